@@ -1,0 +1,342 @@
+//! The ChatGPT OAuth tokens in `$CODEX_HOME/auth.json`, shared with the Codex CLI.
+//!
+//! Rules (README "Auth"): the file is re-read whenever it changes on disk; the access token is
+//! refreshed when its JWT `exp` is within 60 s, or once after an upstream 401. Refresh tokens are
+//! single use and the Codex CLI may refresh too, so a refresh runs under an in-process mutex and
+//! an exclusive lock on the file, re-reads the file first, and skips the refresh when someone else
+//! already did it. The new tokens are written atomically (temp file in the same directory, 0600,
+//! fsync, rename), keeping every field this proxy does not know. Tokens are never logged.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::error::Error;
+
+/// The Codex CLI's public OAuth client id.
+pub const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+/// Refresh this long before the access token expires.
+const EXPIRY_MARGIN: u64 = 60;
+
+/// A token that prints as `<redacted>` in logs and debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The token itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// What a request needs to call the backend.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_token: Secret,
+    pub account_id: Option<String>,
+    /// JWT `exp` of the access token (Unix seconds), when readable.
+    pub expires_at: Option<u64>,
+}
+
+/// The token file as last read, and what identifies that version on disk.
+struct Cached {
+    stamp: (SystemTime, u64),
+    creds: Credentials,
+}
+
+/// Owner of the token file for this process.
+pub struct Auth {
+    path: PathBuf,
+    refresh_url: String,
+    agent: ureq::Agent,
+    cache: Mutex<Option<Cached>>,
+    /// Held while refreshing, so concurrent requests wait and reuse the result.
+    refreshing: Mutex<()>,
+}
+
+impl Auth {
+    /// Tokens from `codex_home/auth.json`, refreshed through `refresh_url` with `agent`.
+    pub fn new(codex_home: &Path, refresh_url: String, agent: ureq::Agent) -> Auth {
+        Auth {
+            path: codex_home.join("auth.json"),
+            refresh_url,
+            agent,
+            cache: Mutex::new(None),
+            refreshing: Mutex::new(()),
+        }
+    }
+
+    /// Path of the token file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Current credentials, refreshed first if the access token is about to expire.
+    pub fn credentials(&self) -> Result<Credentials, Error> {
+        let creds = self.load()?;
+        if is_fresh(&creds, now()) {
+            return Ok(creds);
+        }
+        match self.refresh(&creds.access_token) {
+            Ok(c) => Ok(c),
+            // A token inside the margin still works for a while; don't fail the request for it.
+            Err(e) if creds.expires_at.is_some_and(|exp| exp > now() + 5) => {
+                log::warn!("{e}; using the current access token until it expires");
+                Ok(creds)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After the backend rejected `rejected` with 401: new credentials, refreshing unless the
+    /// file already holds a different token (the Codex CLI refreshed, or the user logged in).
+    pub fn after_unauthorized(&self, rejected: &Credentials) -> Result<Credentials, Error> {
+        self.refresh(&rejected.access_token)
+    }
+
+    /// Reads the file if it changed since the last read.
+    fn load(&self) -> Result<Credentials, Error> {
+        let meta = fs::metadata(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
+        let stamp = (meta.modified().unwrap_or(UNIX_EPOCH), meta.len());
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.as_ref().filter(|c| c.stamp == stamp) {
+            return Ok(c.creds.clone());
+        }
+        let creds = parse_credentials(&read_json(&self.path)?).map_err(|m| missing(&self.path, &m))?;
+        if cache.is_some() {
+            log::info!("{} changed on disk; using the new tokens", self.path.display());
+        }
+        *cache = Some(Cached { stamp, creds: creds.clone() });
+        Ok(creds)
+    }
+
+    /// Refreshes unless the file on disk no longer holds `stale`.
+    fn refresh(&self, stale: &Secret) -> Result<Credentials, Error> {
+        let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
+        let file = File::open(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
+        // Cross-process: the Codex CLI or another proxy may be refreshing the same login.
+        file.lock().map_err(|e| Error::Auth(format!("cannot lock {}: {e}", self.path.display())))?;
+        let mut doc = read_json(&self.path)?;
+        let on_disk = parse_credentials(&doc).map_err(|m| missing(&self.path, &m))?;
+        if on_disk.access_token != *stale && is_fresh(&on_disk, now()) {
+            self.invalidate();
+            return self.load();
+        }
+        let refresh_token = doc["tokens"]["refresh_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| missing(&self.path, "it has no tokens.refresh_token"))?
+            .to_owned();
+        log::info!("refreshing the ChatGPT access token");
+        let fresh = self.request_tokens(&refresh_token)?;
+        let tokens = &mut doc["tokens"];
+        for key in ["access_token", "refresh_token", "id_token"] {
+            if let Some(v) = fresh[key].as_str().filter(|v| !v.is_empty()) {
+                tokens[key] = json!(v);
+            }
+        }
+        doc["last_refresh"] = json!(rfc3339(now()));
+        write_atomic(&self.path, &doc)?;
+        drop(file); // releases the lock, after the new file is in place
+        self.invalidate();
+        self.load()
+    }
+
+    fn request_tokens(&self, refresh_token: &str) -> Result<Value, Error> {
+        let body = json!({"client_id": CLIENT_ID, "grant_type": "refresh_token", "refresh_token": refresh_token});
+        let fail = |why: String| {
+            Error::Auth(format!(
+                "could not refresh the ChatGPT login ({why}); run `codex login` (or `codex login --device-auth` on a server) and try again"
+            ))
+        };
+        let mut resp = self
+            .agent
+            .post(&self.refresh_url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .map_err(|e| fail(format!("token endpoint unreachable: {e}")))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_string()
+            .map_err(|e| fail(format!("reading the token endpoint's answer: {e}")))?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status != 200 {
+            let code = v["error"]["code"]
+                .as_str()
+                .or_else(|| v["error"].as_str())
+                .or_else(|| v["code"].as_str())
+                .unwrap_or("unknown error");
+            return Err(fail(format!("token endpoint answered {status}: {code}")));
+        }
+        if v["access_token"].as_str().is_none_or(str::is_empty) {
+            return Err(fail("token endpoint answered without an access_token".into()));
+        }
+        Ok(v)
+    }
+
+    fn invalidate(&self) {
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+fn missing(path: &Path, why: &str) -> Error {
+    Error::Auth(format!(
+        "no usable ChatGPT login in {} ({why}); run `codex login` first (or set CODEX_HOME)",
+        path.display()
+    ))
+}
+
+fn read_json(path: &Path) -> Result<Value, Error> {
+    let bytes = fs::read(path).map_err(|e| missing(path, &e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| missing(path, &format!("not valid JSON: {e}")))
+}
+
+/// Access token, account id (from `tokens.account_id` or the id token's claim) and expiry.
+fn parse_credentials(doc: &Value) -> Result<Credentials, String> {
+    let tokens = &doc["tokens"];
+    let access = tokens["access_token"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or("it has no tokens.access_token")?;
+    let account_id = tokens["account_id"].as_str().filter(|s| !s.is_empty()).map(str::to_owned).or_else(|| {
+        let claims = jwt_claims(tokens["id_token"].as_str()?)?;
+        claims["https://api.openai.com/auth"]["chatgpt_account_id"].as_str().map(str::to_owned)
+    });
+    let expires_at = jwt_claims(access).and_then(|c| c["exp"].as_u64());
+    Ok(Credentials { access_token: Secret(access.to_owned()), account_id, expires_at })
+}
+
+/// The payload of a JWT, without verifying it (the backend does that).
+pub fn jwt_claims(jwt: &str) -> Option<Value> {
+    let payload = jwt.split('.').nth(1)?;
+    serde_json::from_slice(&crate::base64::decode(payload.as_bytes(), usize::MAX)).ok()
+}
+
+fn is_fresh(c: &Credentials, now: u64) -> bool {
+    // Without a readable `exp` we cannot tell; the 401 path refreshes if it is really stale.
+    c.expires_at.is_none_or(|exp| exp > now + EXPIRY_MARGIN)
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
+}
+
+/// Writes `doc` next to `path` and renames it over, so a crash leaves the old or the new file,
+/// never a truncated one. The file is created 0600 and pretty-printed like the Codex CLI's.
+pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
+    let fail = |what: &str, e: std::io::Error| Error::Auth(format!("cannot save {}: {what}: {e}", path.display()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".auth.json.{}.tmp", std::process::id()));
+    let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| fail("encode", e.into()))?;
+    bytes.push(b'\n');
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(fail("write", e));
+    }
+    Ok(())
+}
+
+/// `2026-11-25T16:47:16Z` for a Unix time (UTC), as the Codex CLI writes `last_refresh`.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: Value) -> String {
+        let enc = |b: &[u8]| {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut s = String::new();
+            for chunk in b.chunks(3) {
+                let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x)) << (8 * (3 - chunk.len()));
+                for i in 0..=chunk.len() {
+                    s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                }
+            }
+            s
+        };
+        format!("{}.{}.sig", enc(b"{\"alg\":\"none\"}"), enc(claims.to_string().as_bytes()))
+    }
+
+    #[test]
+    fn credentials_from_codex_file() {
+        let id = jwt(json!({"https://api.openai.com/auth": {"chatgpt_account_id": "acc-1"}}));
+        let access = jwt(json!({"exp": 2_000_000_000u64}));
+        let doc = json!({"tokens": {"id_token": id, "access_token": access, "refresh_token": "rt"}});
+        let c = parse_credentials(&doc).unwrap();
+        assert_eq!(c.account_id.as_deref(), Some("acc-1"));
+        assert_eq!(c.expires_at, Some(2_000_000_000));
+        assert!(is_fresh(&c, 2_000_000_000 - 61));
+        assert!(!is_fresh(&c, 2_000_000_000 - 60));
+        assert!(format!("{c:?}").contains("<redacted>") && !format!("{c:?}").contains(&access));
+        assert!(parse_credentials(&json!({"tokens": {}})).is_err());
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_764_089_236), "2025-11-25T16:47:16Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn atomic_write_is_private_and_complete() {
+        let dir = std::env::temp_dir().join(format!("ccp-auth-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("auth.json");
+        fs::write(&path, "{}").unwrap();
+        write_atomic(&path, &json!({"a": 1, "keep": {"x": true}})).unwrap();
+        let back: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(back, json!({"a": 1, "keep": {"x": true}}));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left behind");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,302 @@
+//! Configuration: command-line flags, then environment variables, then defaults, validated once
+//! into a [`Config`]. Parsing takes the environment as a function so tests never touch the real
+//! process environment.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the command line asked for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the proxy with this configuration.
+    Serve(Config),
+    /// Print this text to stdout and exit 0 (`--help`, `--version`).
+    Print(String),
+}
+
+/// Validated settings for one proxy process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub upstream_url: String,
+    pub codex_home: PathBuf,
+    pub refresh_url: String,
+    pub thinking_model: String,
+    pub big_model: String,
+    pub small_model: String,
+    pub log_level: log::LevelFilter,
+    /// Clients must present this key (`x-api-key` or `Authorization: Bearer`) when set.
+    pub api_key: Option<String>,
+    /// Silence on the client connection after which a `ping` event is sent.
+    pub ping_interval: Duration,
+    pub connect_timeout: Duration,
+    /// Time for the upstream to send response headers.
+    pub first_byte_timeout: Duration,
+    /// Longest silence between upstream events before the stream is abandoned.
+    pub idle_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+}
+
+pub const DEFAULT_PORT: u16 = 8082;
+pub const DEFAULT_UPSTREAM: &str = "https://chatgpt.com/backend-api/codex/responses";
+pub const DEFAULT_REFRESH_URL: &str = "https://auth.openai.com/oauth/token";
+/// Defaults from the backend's model list as of late 2026; checked against `/models` at start.
+pub const DEFAULT_THINKING_MODEL: &str = "gpt-5.6-sol";
+pub const DEFAULT_BIG_MODEL: &str = "gpt-5.6-terra";
+pub const DEFAULT_SMALL_MODEL: &str = "gpt-5.6-luna";
+
+/// One row of the settings table: flag, environment variable, default, meaning.
+struct Setting {
+    flag: &'static str,
+    env: &'static str,
+    default: &'static str,
+    help: &'static str,
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting { flag: "--host", env: "PROXY_HOST", default: "127.0.0.1", help: "address to listen on" },
+    Setting { flag: "--port", env: "PROXY_PORT", default: "8082", help: "port to listen on (0 picks a free one)" },
+    Setting { flag: "--upstream-url", env: "CHATGPT_API_URL", default: DEFAULT_UPSTREAM, help: "Codex Responses endpoint" },
+    Setting { flag: "--codex-home", env: "CODEX_HOME", default: "~/.codex", help: "directory holding auth.json from `codex login`" },
+    Setting { flag: "--refresh-url", env: "CODEX_REFRESH_URL", default: DEFAULT_REFRESH_URL, help: "OAuth token endpoint" },
+    Setting { flag: "--thinking-model", env: "CODEX_THINKING_MODEL", default: DEFAULT_THINKING_MODEL, help: "model for claude-*opus*" },
+    Setting { flag: "--big-model", env: "CODEX_BIG_MODEL", default: DEFAULT_BIG_MODEL, help: "model for claude-*sonnet* and unrecognised ids" },
+    Setting { flag: "--small-model", env: "CODEX_SMALL_MODEL", default: DEFAULT_SMALL_MODEL, help: "model for claude-*haiku*" },
+    Setting { flag: "--log-level", env: "PROXY_LOG", default: "info", help: "error, warn, info, debug or trace" },
+    Setting { flag: "--api-key", env: "PROXY_API_KEY", default: "", help: "key clients must send (x-api-key or Bearer); empty: none" },
+    Setting { flag: "--ping-interval", env: "PROXY_PING_SECS", default: "5", help: "seconds of silence before a ping event" },
+    Setting { flag: "--connect-timeout", env: "PROXY_CONNECT_TIMEOUT_SECS", default: "10", help: "seconds to connect to the upstream" },
+    Setting { flag: "--first-byte-timeout", env: "PROXY_FIRST_BYTE_TIMEOUT_SECS", default: "120", help: "seconds for the upstream to start answering" },
+    Setting { flag: "--idle-timeout", env: "PROXY_IDLE_TIMEOUT_SECS", default: "300", help: "seconds of upstream silence before giving up" },
+    Setting { flag: "--max-body", env: "PROXY_MAX_BODY_MB", default: "32", help: "largest request body in MiB" },
+    Setting { flag: "--max-connections", env: "PROXY_MAX_CONNECTIONS", default: "512", help: "requests served at once; more get 529" },
+];
+
+/// The `--help` text, built from the same table the parser uses.
+pub fn help() -> String {
+    let mut s = format!(
+        "codex-claude-proxy {}\n\
+         Anthropic Messages API on a ChatGPT Plus/Pro subscription's Codex models.\n\n\
+         USAGE: codex-claude-proxy [OPTIONS]\n\n\
+         Then: ANTHROPIC_BASE_URL=http://127.0.0.1:8082 ANTHROPIC_AUTH_TOKEN=sk-proxy claude\n\n\
+         OPTIONS (flag, environment variable, default):\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for st in SETTINGS {
+        let default = if st.default.is_empty() { "-" } else { st.default };
+        s.push_str(&format!("  {:<22} {:<30} {}\n      {}\n", st.flag, st.env, default, st.help));
+    }
+    s.push_str("  -h, --help               print this help\n  -V, --version            print the version\n");
+    s
+}
+
+impl Config {
+    /// Parses `args` (without the program name) and the environment into a command.
+    pub fn parse<I, F>(args: I, env: F) -> Result<Command, String>
+    where
+        I: IntoIterator<Item = String>,
+        F: Fn(&str) -> Option<String>,
+    {
+        let mut given: Vec<(usize, String)> = Vec::new();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(Command::Print(help())),
+                "-V" | "--version" => {
+                    return Ok(Command::Print(format!("codex-claude-proxy {}\n", env!("CARGO_PKG_VERSION"))));
+                }
+                _ => {}
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (arg.clone(), None),
+            };
+            let Some(i) = SETTINGS.iter().position(|s| s.flag == flag) else {
+                return Err(unknown_flag(&arg));
+            };
+            let value = match inline {
+                Some(v) => v,
+                None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
+            };
+            given.push((i, value));
+        }
+        let get = |flag: &str| -> String {
+            let i = SETTINGS.iter().position(|s| s.flag == flag).unwrap_or(0);
+            if let Some((_, v)) = given.iter().rev().find(|(j, _)| *j == i) {
+                return v.clone();
+            }
+            match env(SETTINGS[i].env) {
+                Some(v) if !v.trim().is_empty() => v.trim().to_owned(),
+                _ => SETTINGS[i].default.to_owned(),
+            }
+        };
+        let codex_home = match get("--codex-home").as_str() {
+            "~/.codex" => home::home_dir()
+                .map(|h| h.join(".codex"))
+                .ok_or("cannot find the home directory; set CODEX_HOME")?,
+            other => PathBuf::from(expand_tilde(other)),
+        };
+        let api_key = Some(get("--api-key")).filter(|k| !k.is_empty());
+        let cfg = Config {
+            host: get("--host"),
+            port: number(&get("--port"), "--port")?,
+            upstream_url: url(&get("--upstream-url"), "--upstream-url")?,
+            codex_home,
+            refresh_url: url(&get("--refresh-url"), "--refresh-url")?,
+            thinking_model: get("--thinking-model"),
+            big_model: get("--big-model"),
+            small_model: get("--small-model"),
+            log_level: get("--log-level")
+                .parse()
+                .map_err(|_| "--log-level must be one of error, warn, info, debug, trace".to_owned())?,
+            api_key,
+            ping_interval: secs(&get("--ping-interval"), "--ping-interval")?,
+            connect_timeout: secs(&get("--connect-timeout"), "--connect-timeout")?,
+            first_byte_timeout: secs(&get("--first-byte-timeout"), "--first-byte-timeout")?,
+            idle_timeout: secs(&get("--idle-timeout"), "--idle-timeout")?,
+            max_body_bytes: number::<usize>(&get("--max-body"), "--max-body")?.saturating_mul(1 << 20),
+            max_connections: number(&get("--max-connections"), "--max-connections")?,
+        };
+        if cfg.max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
+        Ok(Command::Serve(cfg))
+    }
+
+    /// Settings for tests and embedders: loopback, port 0, the given upstream and token dir.
+    pub fn for_test(upstream_url: &str, codex_home: PathBuf) -> Config {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            upstream_url: upstream_url.into(),
+            refresh_url: format!("{}/oauth/token", upstream_url.trim_end_matches("/responses")),
+            codex_home,
+            thinking_model: DEFAULT_THINKING_MODEL.into(),
+            big_model: DEFAULT_BIG_MODEL.into(),
+            small_model: DEFAULT_SMALL_MODEL.into(),
+            log_level: log::LevelFilter::Info,
+            api_key: None,
+            ping_interval: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_body_bytes: 32 << 20,
+            max_connections: 512,
+        }
+    }
+
+    /// The backend's model list endpoint, next to the responses endpoint.
+    pub fn models_url(&self) -> String {
+        let base = self.upstream_url.trim_end_matches('/');
+        let base = base.strip_suffix("/responses").unwrap_or(base);
+        format!("{base}/models?client_version={}", crate::upstream::CLIENT_VERSION)
+    }
+}
+
+fn unknown_flag(arg: &str) -> String {
+    let name = arg.split('=').next().unwrap_or(arg).trim_start_matches('-');
+    let close = SETTINGS
+        .iter()
+        .find(|s| {
+            let f = s.flag.trim_start_matches('-');
+            !name.is_empty() && (f.contains(name) || name.contains(f))
+        })
+        .map(|s| format!(" (did you mean {}?)", s.flag))
+        .unwrap_or_default();
+    format!("unknown argument '{arg}'{close}; run with --help for the list of options")
+}
+
+fn expand_tilde(path: &str) -> String {
+    match (path.strip_prefix("~/"), home::home_dir()) {
+        (Some(rest), Some(h)) => h.join(rest).to_string_lossy().into_owned(),
+        _ => path.to_owned(),
+    }
+}
+
+fn number<T: std::str::FromStr>(v: &str, flag: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{flag}: '{v}' is not a valid number"))
+}
+
+fn secs(v: &str, flag: &str) -> Result<Duration, String> {
+    let f: f64 = number(v, flag)?;
+    if !(f > 0.0 && f < 1e7) {
+        return Err(format!("{flag}: '{v}' must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(f))
+}
+
+fn url(v: &str, flag: &str) -> Result<String, String> {
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!("{flag}: '{v}' must start with http:// or https://"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        match Config::parse(args.iter().map(|s| s.to_string()), |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })? {
+            Command::Serve(c) => Ok(c),
+            Command::Print(_) => Err("printed".into()),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&["--codex-home", "/tmp/x"], &[]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8082));
+        assert_eq!(c.upstream_url, DEFAULT_UPSTREAM);
+        assert_eq!(c.big_model, DEFAULT_BIG_MODEL);
+        assert_eq!(c.codex_home, PathBuf::from("/tmp/x"));
+        assert_eq!(c.ping_interval, Duration::from_secs(5));
+        assert!(c.api_key.is_none());
+    }
+
+    #[test]
+    fn flag_beats_env_beats_default() {
+        let env = [("PROXY_PORT", "9000"), ("CODEX_BIG_MODEL", "gpt-5.5"), ("PROXY_HOST", "0.0.0.0")];
+        let c = parse(&["--port=9100", "--codex-home", "/h"], &env).unwrap();
+        assert_eq!(c.port, 9100);
+        assert_eq!(c.big_model, "gpt-5.5");
+        assert_eq!(c.host, "0.0.0.0");
+        let c = parse(&["--codex-home", "/h"], &env).unwrap();
+        assert_eq!(c.port, 9000);
+    }
+
+    #[test]
+    fn errors_are_helpful() {
+        let e = parse(&["--prot", "1"], &[]).unwrap_err();
+        assert!(e.contains("unknown argument '--prot'") && e.contains("--help"), "{e}");
+        let e = parse(&["--port"], &[]).unwrap_err();
+        assert!(e.contains("needs a value"), "{e}");
+        let e = parse(&["--port", "http"], &[]).unwrap_err();
+        assert!(e.contains("not a valid number"), "{e}");
+        let e = parse(&["--upstream-url", "chatgpt.com"], &[]).unwrap_err();
+        assert!(e.contains("http://"), "{e}");
+        assert!(parse(&["--log-level", "loud"], &[]).is_err());
+        assert!(parse(&["--ping-interval", "0"], &[]).is_err());
+    }
+
+    #[test]
+    fn help_lists_every_setting() {
+        let h = help();
+        for s in SETTINGS {
+            assert!(h.contains(s.flag) && h.contains(s.env), "{}", s.flag);
+        }
+        assert!(matches!(Config::parse(["--help".to_string()], |_| None), Ok(Command::Print(_))));
+    }
+
+    #[test]
+    fn models_url_sits_beside_responses() {
+        let c = Config::for_test("http://127.0.0.1:9/backend-api/codex/responses", "/t".into());
+        assert!(c.models_url().starts_with("http://127.0.0.1:9/backend-api/codex/models?client_version="));
+    }
+}

@@ -1,0 +1,384 @@
+//! One request, end to end: body → [`translate`](crate::translate) → [`upstream`](crate::upstream)
+//! → stream translation → client. Owns the streaming loop: pings while the upstream is silent,
+//! the moment the 200 is committed, in-stream errors, and client disconnects.
+
+use std::io::{self, BufRead, BufReader};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tiny_http::Request;
+
+use crate::anthropic::{self, Event};
+use crate::error::Error;
+use crate::responses;
+use crate::server::{App, ChunkedWriter, read_body, respond_error, respond_json};
+use crate::sse::SseReader;
+use crate::translate::collect::Collector;
+use crate::translate::request::{Context, Translated, translate};
+use crate::translate::stream::{SseSink, Sink, Step, StreamTranslator};
+use crate::translate::{ids, models, tokens};
+
+/// Longest upstream SSE line (the `response.created` echo of a big prompt is the largest).
+const MAX_SSE_LINE: usize = 16 << 20;
+
+/// `POST /v1/messages`.
+pub fn messages(mut request: Request, app: &App) {
+    let started = Instant::now();
+    let request_id = new_id("req_");
+    let prepared = read_body(&mut request, app.cfg.max_body_bytes).and_then(|body| prepare(&body, &request, app));
+    let (parsed_model, t) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            log::warn!("POST /v1/messages -> {} {}: {e}", e.status(), e.kind());
+            respond_error(request, &e);
+            return;
+        }
+    };
+    let mut line = LogLine {
+        claude_model: parsed_model,
+        upstream_model: t.body.model.clone(),
+        effort: t.body.reasoning.as_ref().map(|r| r.effort.clone()).unwrap_or_default(),
+        stream: t.stream,
+        started,
+        first_byte: None,
+    };
+    let estimate = tokens::estimate(&t.body);
+    let body = match serde_json::to_vec(&t.body) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = Error::BadRequest(format!("cannot encode the upstream request: {e}"));
+            line.error(&err);
+            respond_error(request, &err);
+            return;
+        }
+    };
+    let session = t.body.prompt_cache_key.clone().unwrap_or_default();
+    let upstream = match app.upstream.send(&body, &session) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = explain_model_error(e, &line, app);
+            line.error(&e);
+            respond_error(request, &e);
+            return;
+        }
+    };
+    line.first_byte = Some(started.elapsed());
+    let mut reader = SseReader::new(BufReader::with_capacity(16 * 1024, upstream.into_reader()), MAX_SSE_LINE);
+    let mut tr = StreamTranslator::new(
+        new_id("msg_"),
+        models::base_id(&line.claude_model).to_owned(),
+        t.body.model.clone(),
+        t.thinking,
+        t.names,
+        estimate,
+        unix_now(),
+    );
+    let outcome = if t.stream {
+        let mut down = Streamer { sink: SseSink::default(), writer: None, request: Some(request), request_id };
+        let result = pump(&mut reader, &mut tr, &mut down, app);
+        match (result, down.writer.take(), down.request.take()) {
+            (Ok(()), Some(w), _) => w.finish().map(|()| 200).map_err(Failure::Client),
+            (Err(Failure::Upstream(e)), Some(mut w), _) => {
+                let mut buf = Vec::new();
+                crate::sse::encode(&mut buf, "error", &e.to_json());
+                let _ = w.chunk(&buf).and_then(|()| w.finish());
+                Err(Failure::Upstream(e))
+            }
+            (Err(Failure::Upstream(e)), None, Some(req)) => {
+                respond_error(req, &e);
+                Err(Failure::Upstream(e))
+            }
+            (Err(f), _, _) => Err(f),
+            (Ok(()), None, _) => Err(Failure::Upstream(tr.truncated())),
+        }
+    } else {
+        let mut down = Collect(Collector::default());
+        match pump(&mut reader, &mut tr, &mut down, app) {
+            Ok(()) => {
+                let mut message = down.0.finish();
+                message["id"] = json!(message["id"].as_str().unwrap_or_default());
+                respond_json(request, 200, message.to_string().into_bytes());
+                Ok(200)
+            }
+            Err(Failure::Upstream(e)) => {
+                respond_error(request, &e);
+                Err(Failure::Upstream(e))
+            }
+            Err(f) => Err(f),
+        }
+    };
+    match outcome {
+        Ok(status) => line.done(status, &tr),
+        Err(Failure::Upstream(e)) => line.error(&e),
+        Err(Failure::Client(e)) => log::info!(
+            "{} -> client disconnected after {} ms ({e}); upstream closed",
+            line.route(),
+            started.elapsed().as_millis()
+        ),
+    }
+}
+
+/// Parses and translates the body.
+fn prepare(body: &[u8], request: &Request, app: &App) -> Result<(String, Translated), Error> {
+    let parsed = parse(body)?;
+    let session = header(request, "x-claude-code-session-id");
+    let models = app.upstream.cached_models();
+    let t = translate(&parsed, &Context { map: &app.map, models: &models, session_header: session.as_deref() })?;
+    Ok((parsed.model, t))
+}
+
+fn parse(body: &[u8]) -> Result<anthropic::Request, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::BadRequest("request body is empty; expected a JSON object".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
+}
+
+/// Adds the configured mapping and the account's models to a "model not supported" error.
+fn explain_model_error(e: Error, line: &LogLine, app: &App) -> Error {
+    match e {
+        Error::BadRequest(m) if m.contains("not supported") && m.contains("model") => {
+            let available: Vec<String> = app.upstream.models().into_iter().map(|m| m.slug).collect();
+            let list = if available.is_empty() { "unknown".to_owned() } else { available.join(", ") };
+            Error::BadRequest(format!(
+                "{m} ({} was mapped to {}; set CODEX_THINKING_MODEL / CODEX_BIG_MODEL / CODEX_SMALL_MODEL \
+                 to a model your account offers: {list})",
+                line.claude_model, line.upstream_model
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Why the pump stopped early.
+enum Failure {
+    /// Writing to the client failed: it went away.
+    Client(io::Error),
+    /// The upstream failed; the client should hear about it.
+    Upstream(Error),
+}
+
+/// Where translated events go: the client's socket, or a collector.
+trait Downstream: Sink {
+    /// Delivers what the last upstream event produced.
+    fn deliver(&mut self) -> io::Result<()>;
+    /// Called each time the upstream has been silent for a ping interval.
+    fn idle(&mut self, tr: &mut StreamTranslator) -> io::Result<()>;
+}
+
+/// Reads upstream events until the terminal one, feeding the translator.
+fn pump<R: BufRead>(
+    reader: &mut SseReader<R>,
+    tr: &mut StreamTranslator,
+    down: &mut dyn Downstream,
+    app: &App,
+) -> Result<(), Failure> {
+    let mut silent = std::time::Duration::ZERO;
+    loop {
+        match reader.next_event() {
+            Ok(Some(ev)) => {
+                silent = std::time::Duration::ZERO;
+                let parsed: responses::Event = match serde_json::from_str(ev.data) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        log::debug!("skipping an unreadable upstream event ({e})");
+                        continue;
+                    }
+                };
+                let step = tr.on_event(&parsed, down).map_err(Failure::Upstream)?;
+                down.deliver().map_err(Failure::Client)?;
+                if step == Step::Done {
+                    return Ok(());
+                }
+            }
+            Ok(None) => return Err(Failure::Upstream(tr.truncated())),
+            Err(e) if is_timeout(&e) => {
+                silent += app.cfg.ping_interval;
+                if silent >= app.cfg.idle_timeout {
+                    return Err(Failure::Upstream(Error::Timeout(format!(
+                        "the ChatGPT backend sent nothing for {} s",
+                        silent.as_secs()
+                    ))));
+                }
+                down.idle(tr).map_err(Failure::Client)?;
+            }
+            Err(e) => {
+                return Err(Failure::Upstream(Error::Upstream {
+                    status: 502,
+                    message: format!("the upstream stream broke: {e}"),
+                }));
+            }
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
+}
+
+/// Streams to the client; commits the 200 at the first event it has to send, so failures the
+/// upstream reports before any content still become proper HTTP errors.
+struct Streamer {
+    sink: SseSink,
+    writer: Option<ChunkedWriter>,
+    request: Option<Request>,
+    request_id: String,
+}
+
+impl Sink for Streamer {
+    fn event(&mut self, ev: &Event<'_>) {
+        self.sink.event(ev);
+    }
+}
+
+impl Downstream for Streamer {
+    fn deliver(&mut self) -> io::Result<()> {
+        if self.sink.buf.is_empty() {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            let Some(request) = self.request.take() else {
+                return Err(io::Error::other("response already finished"));
+            };
+            self.writer = Some(ChunkedWriter::start(request, &self.request_id)?);
+        }
+        let result = match self.writer.as_mut() {
+            Some(w) => w.chunk(&self.sink.buf),
+            None => Ok(()),
+        };
+        self.sink.buf.clear();
+        result
+    }
+
+    fn idle(&mut self, tr: &mut StreamTranslator) -> io::Result<()> {
+        tr.start(self);
+        self.sink.event(&Event::Ping);
+        self.deliver()
+    }
+}
+
+/// Collects the answer for a non-streaming client; silence needs no pings.
+struct Collect(Collector);
+
+impl Sink for Collect {
+    fn event(&mut self, ev: &Event<'_>) {
+        self.0.event(ev);
+    }
+}
+
+impl Downstream for Collect {
+    fn deliver(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn idle(&mut self, _: &mut StreamTranslator) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `POST /v1/messages/count_tokens`: an estimate over the translated request.
+pub fn count_tokens(mut request: Request, app: &App) {
+    let result = read_body(&mut request, app.cfg.max_body_bytes)
+        .and_then(|body| prepare(&body, &request, app))
+        .map(|(_, t)| tokens::estimate(&t.body));
+    match result {
+        Ok(n) => respond_json(request, 200, json!({"input_tokens": n}).to_string().into_bytes()),
+        Err(e) => {
+            log::warn!("POST /v1/messages/count_tokens -> {} {}: {e}", e.status(), e.kind());
+            respond_error(request, &e);
+        }
+    }
+}
+
+/// `GET /v1/models`: the Claude families with the Codex model each maps to, then the account's
+/// own Codex models (usable directly as model ids).
+pub fn models(request: Request, app: &App) {
+    let mut data = Vec::new();
+    for (id, name, target) in [
+        ("claude-opus-5-5", "Opus", &app.map.thinking),
+        ("claude-sonnet-5-5", "Sonnet", &app.map.big),
+        ("claude-haiku-5-5", "Haiku", &app.map.small),
+    ] {
+        data.push(json!({"type": "model", "id": id, "display_name": format!("{name} → {target}"),
+            "created_at": "2026-01-01T00:00:00Z"}));
+    }
+    for m in app.upstream.models() {
+        if m.visibility.as_deref() == Some("hide") {
+            continue;
+        }
+        data.push(json!({"type": "model", "id": m.slug, "display_name": m.display_name.clone().unwrap_or_else(|| m.slug.clone()),
+            "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": m.context_window}));
+    }
+    let first = data.first().map(|d| d["id"].clone()).unwrap_or(Value::Null);
+    let last = data.last().map(|d| d["id"].clone()).unwrap_or(Value::Null);
+    let body = json!({"data": data, "has_more": false, "first_id": first, "last_id": last});
+    respond_json(request, 200, body.to_string().into_bytes());
+}
+
+/// `GET /health`: liveness plus whether a login is available (never the token itself).
+pub fn health(request: Request, app: &App) {
+    let auth = match app.upstream.auth.credentials() {
+        Ok(c) => json!({"ok": true, "expires_in": c.expires_at.map(|e| e.saturating_sub(unix_now()))}),
+        Err(e) => json!({"ok": false, "error": e.to_string()}),
+    };
+    let body = json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "auth": auth, "upstream": app.cfg.upstream_url});
+    respond_json(request, 200, body.to_string().into_bytes());
+}
+
+fn header(request: &Request, name: &str) -> Option<String> {
+    request.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str().to_owned())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `prefix` + 24 hex digits, unique within the process and unlikely to repeat across runs.
+pub fn new_id(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let a = ids::fnv64(format!("{nanos}:{n}:{}", std::process::id()).as_bytes());
+    let b = ids::fnv64(&a.to_le_bytes());
+    format!("{prefix}{a:016x}{:08x}", b as u32)
+}
+
+/// The one log line per request.
+struct LogLine {
+    claude_model: String,
+    upstream_model: String,
+    effort: String,
+    stream: bool,
+    started: Instant,
+    first_byte: Option<std::time::Duration>,
+}
+
+impl LogLine {
+    fn route(&self) -> String {
+        format!("{} → {} effort={} stream={}", self.claude_model, self.upstream_model, self.effort, self.stream)
+    }
+
+    fn done(&self, status: u16, tr: &StreamTranslator) {
+        let u = tr.usage;
+        let total_in = u.input_tokens + u.cache_read_input_tokens;
+        let hit = if total_in > 0 { u.cache_read_input_tokens * 100 / total_in } else { 0 };
+        log::info!(
+            "{} {status} {} ms first_byte={} ms in={} cached={} ({hit}%) out={} tools={} stop={}",
+            self.route(),
+            self.started.elapsed().as_millis(),
+            self.first_byte.map_or(0, |d| d.as_millis()),
+            u.input_tokens,
+            u.cache_read_input_tokens,
+            u.output_tokens,
+            tr.tool_calls(),
+            tr.stop_reason.unwrap_or("-"),
+        );
+    }
+
+    fn error(&self, e: &Error) {
+        log::warn!("{} {} {} ms {}: {e}", self.route(), e.status(), self.started.elapsed().as_millis(), e.kind());
+    }
+}

@@ -1,0 +1,32 @@
+//! codex-claude-proxy: the Anthropic Messages API on a ChatGPT subscription's Codex models.
+//!
+//! Data flow, one module per step:
+//!
+//! ```text
+//! client ──HTTP──▶ server (route, limits, API key)
+//!                    └▶ handler ──▶ translate::request ──▶ upstream (auth, retries) ──▶ Codex backend
+//!                                                                                       │ SSE
+//! client ◀──SSE/JSON── handler ◀── translate::stream ◀── sse (parse) ◀──────────────────┘
+//! ```
+//!
+//! `translate`, `sse`, `anthropic`, `responses` and `error` are pure; `server`, `handler`,
+//! `upstream` and `auth` do the I/O. A thread serves each request, with blocking reads upstream
+//! and one chunked write (and flush) per translated event downstream.
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod anthropic;
+pub mod auth;
+pub mod base64;
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod responses;
+pub mod server;
+pub mod sse;
+pub mod translate;
+pub mod upstream;
+
+pub use config::Config;
+pub use error::Error;
+pub use server::{Running, start};

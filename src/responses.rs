@@ -1,0 +1,231 @@
+//! OpenAI Responses API types as the ChatGPT Codex backend speaks them: the request body we
+//! send and the stream events we read. Unknown events parse as `Other` and are ignored, as the
+//! Codex CLI does.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST /backend-api/codex/responses` body. Field order follows the Codex CLI's.
+#[derive(Debug, Serialize)]
+pub struct Request {
+    pub model: String,
+    pub instructions: String,
+    pub input: Vec<Item>,
+    pub tools: Vec<Value>,
+    pub tool_choice: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Reasoning>,
+    pub store: bool,
+    pub stream: bool,
+    pub include: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_cache_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<Value>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Reasoning {
+    pub effort: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<&'static str>,
+}
+
+/// One `input` item. Items never carry an `id`: with `store: false` the backend 404s on them.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Item {
+    Message { role: &'static str, content: Vec<Part> },
+    FunctionCall { name: String, arguments: String, call_id: String },
+    FunctionCallOutput { call_id: String, output: Output },
+    Reasoning { summary: Vec<Summary>, encrypted_content: String },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Summary {
+    SummaryText { text: String },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Output {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    InputText {
+        text: String,
+    },
+    OutputText {
+        text: String,
+    },
+    InputImage {
+        image_url: String,
+    },
+    InputFile {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file_data: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file_url: Option<String>,
+        filename: String,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream events.
+
+/// The events the translator acts on; everything else is `Other`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event<'a> {
+    #[serde(rename = "response.created")]
+    Created,
+    #[serde(rename = "response.output_item.added")]
+    ItemAdded { item: OutItem },
+    #[serde(rename = "response.output_item.done")]
+    ItemDone { item: OutItem },
+    #[serde(rename = "response.output_text.delta", alias = "response.refusal.delta")]
+    TextDelta {
+        #[serde(borrow)]
+        item_id: Cow<'a, str>,
+        #[serde(borrow)]
+        delta: Cow<'a, str>,
+    },
+    #[serde(rename = "response.function_call_arguments.delta")]
+    ArgsDelta {
+        #[serde(borrow)]
+        item_id: Cow<'a, str>,
+        #[serde(borrow)]
+        delta: Cow<'a, str>,
+    },
+    #[serde(rename = "response.reasoning_summary_text.delta")]
+    SummaryDelta {
+        #[serde(borrow)]
+        item_id: Cow<'a, str>,
+        #[serde(default)]
+        summary_index: u32,
+        #[serde(borrow)]
+        delta: Cow<'a, str>,
+    },
+    #[serde(rename = "response.completed")]
+    Completed { response: Response },
+    #[serde(rename = "response.incomplete")]
+    Incomplete { response: Response },
+    #[serde(rename = "response.failed")]
+    Failed { response: Response },
+    #[serde(rename = "error")]
+    Error {
+        #[serde(default)]
+        error: Option<Value>,
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// An output item as announced by `output_item.added` / `.done`.
+#[derive(Debug, Deserialize)]
+pub struct OutItem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub call_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub arguments: Option<String>,
+    #[serde(default)]
+    pub content: Option<Vec<OutContent>>,
+    #[serde(default)]
+    pub summary: Option<Vec<OutContent>>,
+    #[serde(default)]
+    pub encrypted_content: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OutContent {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub refusal: Option<String>,
+}
+
+/// The `response` object of a terminal event; only the fields we use.
+#[derive(Debug, Deserialize)]
+pub struct Response {
+    #[serde(default)]
+    pub usage: Option<ResponseUsage>,
+    #[serde(default)]
+    pub incomplete_details: Option<IncompleteDetails>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IncompleteDetails {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ResponseUsage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub input_tokens_details: Option<InputDetails>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct InputDetails {
+    #[serde(default)]
+    pub cached_tokens: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_and_unknown_events() {
+        let e: Event = serde_json::from_str(
+            r#"{"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":"He\"llo","logprobs":[]}"#,
+        )
+        .unwrap();
+        assert!(matches!(e, Event::TextDelta { ref delta, .. } if delta == "He\"llo"));
+        let e: Event = serde_json::from_str(r#"{"type":"response.new_tool_event","x":1}"#).unwrap();
+        assert!(matches!(e, Event::Other));
+        let e: Event = serde_json::from_str(
+            r#"{"type":"response.completed","response":{"id":"r","usage":{"input_tokens":10,"input_tokens_details":null,"output_tokens":3,"total_tokens":13}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(e, Event::Completed { response } if response.usage.as_ref().unwrap().input_tokens == 10));
+    }
+
+    #[test]
+    fn items_serialize_without_ids() {
+        let item = Item::FunctionCall { name: "Bash".into(), arguments: "{}".into(), call_id: "call_1".into() };
+        assert_eq!(
+            serde_json::to_string(&item).unwrap(),
+            r#"{"type":"function_call","name":"Bash","arguments":"{}","call_id":"call_1"}"#
+        );
+        let out = Item::FunctionCallOutput { call_id: "c".into(), output: Output::Text("hi".into()) };
+        assert_eq!(serde_json::to_string(&out).unwrap(), r#"{"type":"function_call_output","call_id":"c","output":"hi"}"#);
+    }
+}

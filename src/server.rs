@@ -1,0 +1,298 @@
+//! The HTTP edge: binds the listener, accepts requests on tiny_http's threads, gives each request
+//! its own thread, routes it, enforces the connection cap and the optional client API key, and
+//! writes plain JSON answers. Streaming answers are written by [`crate::handler`] through
+//! [`ChunkedWriter`].
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+
+use tiny_http::{Header, Method, Request, Response};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::handler;
+use crate::translate::models::ModelMap;
+use crate::upstream::{self, Upstream};
+
+/// Shared state of a running proxy.
+pub struct App {
+    pub cfg: Config,
+    pub map: ModelMap,
+    pub upstream: Upstream,
+    active: AtomicUsize,
+}
+
+/// A running proxy; dropping it does not stop it, call [`Running::stop`].
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    server: Arc<tiny_http::Server>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests and waits for the accept loop to end.
+    pub fn stop(mut self) {
+        self.server.unblock();
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Blocks until the server stops.
+    pub fn wait(mut self) {
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Binds `cfg.host:cfg.port` and starts serving on background threads.
+pub fn start(cfg: Config) -> io::Result<Running> {
+    let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))?;
+    let addr = listener.local_addr()?;
+    let server = Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
+    let agent = upstream::agent(&cfg);
+    let app = Arc::new(App {
+        map: ModelMap { thinking: cfg.thinking_model.clone(), big: cfg.big_model.clone(), small: cfg.small_model.clone() },
+        upstream: Upstream::new(&cfg, agent),
+        cfg,
+        active: AtomicUsize::new(0),
+    });
+    let accept = {
+        let (server, app) = (Arc::clone(&server), Arc::clone(&app));
+        std::thread::Builder::new().name("accept".into()).spawn(move || accept_loop(&server, &app))?
+    };
+    Ok(Running { addr, app, server, accept: Some(accept) })
+}
+
+/// Start-up report: where we listen, how to point Claude Code here, and what looks wrong (no
+/// login, an exposed address without a key, mapped models the account does not offer).
+pub fn announce(running: &Running) {
+    let app = &running.app;
+    log::info!("codex-claude-proxy {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);
+    log::info!(
+        "use it with: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_AUTH_TOKEN=sk-proxy claude",
+        running.addr
+    );
+    log::info!(
+        "models: opus → {}, sonnet/other → {}, haiku → {}",
+        app.map.thinking, app.map.big, app.map.small
+    );
+    if !running.addr.ip().is_loopback() && app.cfg.api_key.is_none() {
+        log::warn!(
+            "listening on {} WITHOUT an API key: anyone who can reach this port can use your ChatGPT account. \
+             Set PROXY_API_KEY (or --api-key), or bind 127.0.0.1 and use an SSH tunnel",
+            running.addr.ip()
+        );
+    }
+    if let Err(e) = app.upstream.auth.credentials() {
+        log::warn!("{e}");
+        return;
+    }
+    let app = Arc::clone(app);
+    // The model list needs a network round trip; don't hold up the listener for it.
+    let _ = std::thread::Builder::new().name("models".into()).spawn(move || {
+        let list = app.upstream.models();
+        if list.is_empty() {
+            log::warn!("could not read the backend's model list; model names are not checked");
+            return;
+        }
+        for slug in [&app.map.thinking, &app.map.big, &app.map.small] {
+            if !list.iter().any(|m| &m.slug == slug) {
+                let names: Vec<&str> = list.iter().map(|m| m.slug.as_str()).collect();
+                log::warn!("model {slug} is not offered to this account; available: {}", names.join(", "));
+            }
+        }
+    });
+}
+
+fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
+    for request in server.incoming_requests() {
+        // Over the cap: answer at once on this thread rather than queue a hang.
+        if app.active.fetch_add(1, Ordering::SeqCst) >= app.cfg.max_connections {
+            app.active.fetch_sub(1, Ordering::SeqCst);
+            let err = Error::Overloaded("the proxy is at its connection limit; retry shortly".into());
+            log::warn!("{} {} -> 529 (connection limit {})", request.method(), request.url(), app.cfg.max_connections);
+            respond_error(request, &err);
+            continue;
+        }
+        let app2 = Arc::clone(app);
+        let spawned = std::thread::Builder::new().name("request".into()).stack_size(1 << 20).spawn(move || {
+            let _guard = Active(&app2.active);
+            route(request, &app2);
+        });
+        if let Err(e) = spawned {
+            app.active.fetch_sub(1, Ordering::SeqCst);
+            log::error!("cannot start a request thread: {e}");
+        }
+    }
+}
+
+/// Decrements the active-request count when a request thread ends, even by panic.
+struct Active<'a>(&'a AtomicUsize);
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn route(request: Request, app: &App) {
+    let path = request.url().split('?').next().unwrap_or("").to_owned();
+    let method = request.method().clone();
+    if method == Method::Head {
+        // Claude Code preconnects with HEAD on / or /api/hello.
+        let _ = request.respond(Response::empty(200));
+        return;
+    }
+    let protected = path.starts_with("/v1/");
+    if protected {
+        if let Err(e) = check_api_key(&request, app) {
+            log::warn!("{method} {path} -> 401 (missing or wrong proxy API key)");
+            respond_error(request, &e);
+            return;
+        }
+    }
+    match (&method, path.as_str()) {
+        (Method::Post, "/v1/messages") => handler::messages(request, app),
+        (Method::Post, "/v1/messages/count_tokens") => handler::count_tokens(request, app),
+        (Method::Get, "/v1/models") => handler::models(request, app),
+        (Method::Get, "/health") => handler::health(request, app),
+        (Method::Get, "/") => respond_json(request, 200, br#"{"status":"ok","service":"codex-claude-proxy"}"#.to_vec()),
+        _ => {
+            let err = Error::NotFound(format!("no route for {method} {path}"));
+            log::debug!("{err}");
+            respond_error(request, &err);
+        }
+    }
+}
+
+fn check_api_key(request: &Request, app: &App) -> Result<(), Error> {
+    let Some(key) = &app.cfg.api_key else { return Ok(()) };
+    let presented = request.headers().iter().find_map(|h| {
+        let v = h.value.as_str();
+        if h.field.equiv("x-api-key") {
+            Some(v)
+        } else if h.field.equiv("authorization") {
+            v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
+        } else {
+            None
+        }
+    });
+    match presented {
+        Some(p) if constant_time_eq(p.as_bytes(), key.as_bytes()) => Ok(()),
+        _ => Err(Error::Auth("invalid proxy API key: send the PROXY_API_KEY value as x-api-key or Bearer token".into())),
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a key matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff));
+    }
+    diff == 0
+}
+
+/// Reads the request body, refusing more than `cap` bytes without buffering them.
+pub fn read_body(request: &mut Request, cap: usize) -> Result<Vec<u8>, Error> {
+    if request.body_length().is_some_and(|n| n > cap) {
+        return Err(Error::TooLarge(cap));
+    }
+    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(cap));
+    request
+        .as_reader()
+        .take(cap as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?;
+    if body.len() > cap {
+        return Err(Error::TooLarge(cap));
+    }
+    Ok(body)
+}
+
+fn header(name: &str, value: &str) -> Option<Header> {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+}
+
+/// Sends a complete JSON answer.
+pub fn respond_json(request: Request, status: u16, body: Vec<u8>) {
+    let mut resp = Response::from_data(body).with_status_code(status);
+    if let Some(h) = header("Content-Type", "application/json") {
+        resp.add_header(h);
+    }
+    let _ = request.respond(resp);
+}
+
+/// Sends an error as an Anthropic error body with its status (and `retry-after`).
+pub fn respond_error(request: Request, err: &Error) {
+    let mut resp = Response::from_data(err.to_json()).with_status_code(err.status());
+    for h in [header("Content-Type", "application/json"), err.retry_after().and_then(|s| header("retry-after", &s.to_string()))]
+        .into_iter()
+        .flatten()
+    {
+        resp.add_header(h);
+    }
+    if err.status() == 529 || err.status() >= 500 {
+        // Tell the Anthropic SDKs this is worth retrying.
+        if let Some(h) = header("x-should-retry", "true") {
+            resp.add_header(h);
+        }
+    }
+    let _ = request.respond(resp);
+}
+
+/// A streaming HTTP/1.1 answer written by hand: tiny_http buffers a `Response` of unknown
+/// length until 8 KiB or the end, so each event is sent as its own chunk and flushed.
+pub struct ChunkedWriter {
+    out: Box<dyn Write + Send>,
+}
+
+impl ChunkedWriter {
+    /// Writes the status line and headers of a 200 `text/event-stream` answer.
+    pub fn start(request: Request, request_id: &str) -> io::Result<ChunkedWriter> {
+        let mut out = request.into_writer();
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n\
+             Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\nrequest-id: {request_id}\r\n\r\n"
+        )?;
+        out.flush()?;
+        Ok(ChunkedWriter { out })
+    }
+
+    /// Sends `bytes` as one chunk and flushes it to the socket.
+    pub fn chunk(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(()); // an empty chunk would end the body
+        }
+        write!(self.out, "{:x}\r\n", bytes.len())?;
+        self.out.write_all(bytes)?;
+        self.out.write_all(b"\r\n")?;
+        self.out.flush()
+    }
+
+    /// Ends the body.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.out.write_all(b"0\r\n\r\n")?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn key_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

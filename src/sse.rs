@@ -1,0 +1,295 @@
+//! Server-sent events: a pull parser over any `BufRead` (the upstream body) and the encoder for
+//! the events we send to clients. No HTTP types here, so it runs on byte slices in tests.
+//!
+//! The parser follows the WHATWG event-stream rules that matter for an API stream:
+//! lines end in `\n` or `\r\n`; an empty line dispatches the event; a line starting with `:` is a
+//! comment; `field: value` loses exactly one space after the colon; `data` lines are joined with
+//! `\n`; an event with no data is not dispatched. Bare-`\r` line endings are not supported (no API
+//! server sends them). An event cut off by EOF (no blank line after it) is still returned: for a
+//! proxy a truncated final event is more useful than silence, and the translator decides whether
+//! the stream was complete.
+
+use std::io::{self, BufRead};
+
+/// One dispatched event, borrowing the parser's buffers until the next call.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// The `event:` field, or `""` when the stream did not name the event.
+    pub event: &'a str,
+    /// The `data:` lines joined with `\n`.
+    pub data: &'a str,
+}
+
+/// Pull parser that reuses its buffers, so a long stream allocates nothing per event.
+///
+/// A read error (for example a read timeout) leaves the partial line and event in place, so the
+/// caller may call [`SseReader::next_event`] again and continue where it stopped.
+pub struct SseReader<R> {
+    inner: R,
+    max_line: usize,
+    line: Vec<u8>,
+    event: String,
+    data: String,
+    has_data: bool,
+    first_line: bool,
+}
+
+impl<R: BufRead> SseReader<R> {
+    /// Wraps `inner`; a line longer than `max_line` bytes is an `InvalidData` error.
+    pub fn new(inner: R, max_line: usize) -> Self {
+        SseReader {
+            inner,
+            max_line,
+            line: Vec::with_capacity(1024),
+            event: String::new(),
+            data: String::new(),
+            has_data: false,
+            first_line: true,
+        }
+    }
+
+    /// Returns the next event, or `None` at the end of the stream.
+    pub fn next_event(&mut self) -> io::Result<Option<Event<'_>>> {
+        // An event dispatched by the previous call is cleared only now, because it was lent out.
+        if self.has_data {
+            self.has_data = false;
+            self.event.clear();
+            self.data.clear();
+        }
+        loop {
+            let got_line = self.read_line()?;
+            if !got_line {
+                // EOF. A pending event without its blank line is still handed out (see module doc).
+                if self.data.is_empty() && self.event.is_empty() {
+                    return Ok(None);
+                }
+                if self.data.ends_with('\n') {
+                    self.data.pop();
+                }
+                self.has_data = true;
+                return Ok(Some(Event { event: &self.event, data: &self.data }));
+            }
+            let mut line: &[u8] = &self.line;
+            if line.last() == Some(&b'\n') {
+                line = &line[..line.len() - 1];
+            }
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            if self.first_line {
+                self.first_line = false;
+                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            }
+            if line.is_empty() {
+                if self.data.is_empty() {
+                    // Spec: an event with an empty data buffer is not dispatched.
+                    self.event.clear();
+                    continue;
+                }
+                self.data.pop(); // the trailing '\n' appended after the last data line
+                self.has_data = true;
+                self.line.clear();
+                return Ok(Some(Event { event: &self.event, data: &self.data }));
+            }
+            if line[0] == b':' {
+                self.line.clear();
+                continue;
+            }
+            let (name, value) = match line.iter().position(|&b| b == b':') {
+                Some(i) => {
+                    let v = &line[i + 1..];
+                    (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+                }
+                None => (line, &b""[..]),
+            };
+            let value = String::from_utf8_lossy(value);
+            match name {
+                b"data" => {
+                    self.data.push_str(&value);
+                    self.data.push('\n');
+                }
+                b"event" => {
+                    self.event.clear();
+                    self.event.push_str(&value);
+                }
+                _ => {} // id, retry and unknown fields mean nothing to a proxy
+            }
+            self.line.clear();
+        }
+    }
+
+    /// Reads one line (with its terminator) into `self.line`; false at EOF with nothing read.
+    fn read_line(&mut self) -> io::Result<bool> {
+        self.line.clear_if_complete();
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok(!self.line.is_empty());
+            }
+            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            self.line.extend_from_slice(&available[..take]);
+            self.inner.consume(take);
+            if self.line.len() > self.max_line {
+                self.line.clear();
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("upstream sent an event line longer than {} bytes", self.max_line),
+                ));
+            }
+            if done {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// Lines are cleared after use; a partial line left by a read error must survive.
+trait ClearIfComplete {
+    fn clear_if_complete(&mut self);
+}
+
+impl ClearIfComplete for Vec<u8> {
+    fn clear_if_complete(&mut self) {
+        if self.last() == Some(&b'\n') {
+            self.clear();
+        }
+    }
+}
+
+/// Appends `event: <name>\ndata: <data>\n\n` to `out`; `data` must be one line (JSON is).
+pub fn encode(out: &mut Vec<u8>, name: &str, data: &[u8]) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(input: &[u8]) -> Vec<(String, String)> {
+        let mut r = SseReader::new(input, 1 << 20);
+        let mut out = Vec::new();
+        while let Some(ev) = r.next_event().unwrap() {
+            out.push((ev.event.to_string(), ev.data.to_string()));
+        }
+        out
+    }
+
+    #[test]
+    fn fields_comments_and_line_endings() {
+        let input = b"\xEF\xBB\xBF: keep-alive\nevent: a\ndata: 1\n\nevent:b\r\ndata:x\r\ndata:  y\r\n\r\ndata\n\nid: 7\nretry: 5\nevent: c\n\ndata: z\n";
+        assert_eq!(
+            collect(input),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x\n y".into()),
+                ("".into(), "".into()),
+                // `event: c` had no data, so it was dropped and did not leak into the next event.
+                ("".into(), "z".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_data_line_dispatches_empty_string() {
+        // `data` with no colon is a field with an empty value: a real (empty) event.
+        assert_eq!(collect(b"data\n\n"), vec![("".into(), "".into())]);
+        assert!(collect(b"\n\n\n").is_empty());
+    }
+
+    #[test]
+    fn overlong_line_is_an_error() {
+        let mut r = SseReader::new(&b"data: 0123456789\n\n"[..], 8);
+        let err = r.next_event().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// A reader that hands out one byte per call and fails every other call, as a flaky socket
+    /// with read timeouts would.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        pos: usize,
+        fail_next: bool,
+    }
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.fail_next = !self.fail_next;
+            if self.fail_next {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "tick"));
+            }
+            if self.pos == self.data.len() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.data[self.pos];
+            self.pos += 1;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn resumes_after_read_errors_without_losing_bytes() {
+        let input = b"event: a\ndata: {\"x\":1}\n\nevent: b\ndata: 2\n\n";
+        let mut r = SseReader::new(
+            io::BufReader::with_capacity(1, Trickle { data: input, pos: 0, fail_next: false }),
+            1 << 20,
+        );
+        let mut got = Vec::new();
+        loop {
+            match r.next_event() {
+                Ok(Some(ev)) => got.push((ev.event.to_string(), ev.data.to_string())),
+                Ok(None) => break,
+                Err(e) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
+            }
+        }
+        assert_eq!(got, collect(input));
+    }
+
+    #[test]
+    fn every_fixture_split_at_every_byte_gives_the_same_events() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/upstream");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("sse") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let whole = collect(&bytes);
+            assert!(!whole.is_empty(), "{}", path.display());
+            for cut in 0..=bytes.len() {
+                let reader = io::Read::chain(&bytes[..cut], &bytes[cut..]);
+                let mut r = SseReader::new(io::BufReader::with_capacity(7, reader), 1 << 20);
+                let mut got = Vec::new();
+                while let Some(ev) = r.next_event().unwrap() {
+                    got.push((ev.event.to_string(), ev.data.to_string()));
+                }
+                assert_eq!(got, whole, "{} split at {cut}", path.display());
+            }
+            checked += 1;
+        }
+        assert!(checked >= 5, "fixtures missing");
+    }
+
+    #[test]
+    fn truncated_final_event_is_returned() {
+        assert_eq!(collect(b"event: a\ndata: 1"), vec![("a".into(), "1".into())]);
+    }
+
+    #[test]
+    fn encode_shape() {
+        let mut out = Vec::new();
+        encode(&mut out, "ping", br#"{"type":"ping"}"#);
+        assert_eq!(out, b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    }
+}
