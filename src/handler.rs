@@ -75,7 +75,14 @@ pub fn messages(mut request: Request, app: &App) {
         unix_now(),
     );
     let outcome = if t.stream {
-        let mut down = Streamer { sink: SseSink::default(), writer: None, request: Some(request), request_id };
+        let mut down = Streamer {
+            sink: SseSink::default(),
+            writer: None,
+            request: Some(request),
+            request_id,
+            ping_interval: app.cfg.ping_interval,
+            last_write: started,
+        };
         let result = pump(&mut reader, &mut tr, &mut down, app);
         match (result, down.writer.take(), down.request.take()) {
             (Ok(()), Some(w), _) => w.finish().map(|()| 200).map_err(Failure::Client),
@@ -163,7 +170,8 @@ enum Failure {
 trait Downstream: Sink {
     /// Delivers what the last upstream event produced.
     fn deliver(&mut self) -> io::Result<()>;
-    /// Called each time the upstream has been silent for a ping interval.
+    /// Called when the upstream was silent for a ping interval or sent only a keep-alive:
+    /// sends a ping if the client has heard nothing for a ping interval.
     fn idle(&mut self, tr: &mut StreamTranslator) -> io::Result<()>;
 }
 
@@ -177,6 +185,11 @@ fn pump<R: BufRead>(
     let mut silent = std::time::Duration::ZERO;
     loop {
         match reader.next_event() {
+            Ok(Some(ev)) if ev.comment => {
+                // A keep-alive: the upstream is alive, and the client may be owed a ping.
+                silent = std::time::Duration::ZERO;
+                down.idle(tr).map_err(Failure::Client)?;
+            }
             Ok(Some(ev)) => {
                 silent = std::time::Duration::ZERO;
                 let parsed: responses::Event = match serde_json::from_str(ev.data) {
@@ -227,6 +240,8 @@ struct Streamer {
     writer: Option<ChunkedWriter>,
     request: Option<Request>,
     request_id: String,
+    ping_interval: std::time::Duration,
+    last_write: Instant,
 }
 
 impl Sink for Streamer {
@@ -251,10 +266,14 @@ impl Downstream for Streamer {
             None => Ok(()),
         };
         self.sink.buf.clear();
+        self.last_write = Instant::now();
         result
     }
 
     fn idle(&mut self, tr: &mut StreamTranslator) -> io::Result<()> {
+        if self.last_write.elapsed() < self.ping_interval.mul_f32(0.9) {
+            return Ok(());
+        }
         tr.start(self);
         self.sink.event(&Event::Ping);
         self.deliver()

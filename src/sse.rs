@@ -4,7 +4,7 @@
 //! The parser follows the WHATWG event-stream rules that matter for an API stream:
 //! lines end in `\n` or `\r\n`; an empty line dispatches the event; a line starting with `:` is a
 //! comment; `field: value` loses exactly one space after the colon; `data` lines are joined with
-//! `\n`; an event with no data is not dispatched. Bare-`\r` line endings are not supported (no API
+//! `\n`; an event with no data is not dispatched; comments are reported (as keep-alives). Bare-`\r` line endings are not supported (no API
 //! server sends them). An event cut off by EOF (no blank line after it) is still returned: for a
 //! proxy a truncated final event is more useful than silence, and the translator decides whether
 //! the stream was complete.
@@ -18,6 +18,9 @@ pub struct Event<'a> {
     pub event: &'a str,
     /// The `data:` lines joined with `\n`.
     pub data: &'a str,
+    /// True for a `:` comment line (a keep-alive), returned so the caller sees the upstream is
+    /// alive; `event` and `data` are empty then.
+    pub comment: bool,
 }
 
 /// Pull parser that reuses its buffers, so a long stream allocates nothing per event.
@@ -67,7 +70,7 @@ impl<R: BufRead> SseReader<R> {
                     self.data.pop();
                 }
                 self.has_data = true;
-                return Ok(Some(Event { event: &self.event, data: &self.data }));
+                return Ok(Some(Event { event: &self.event, data: &self.data, comment: false }));
             }
             let mut line: &[u8] = &self.line;
             if line.last() == Some(&b'\n') {
@@ -89,11 +92,11 @@ impl<R: BufRead> SseReader<R> {
                 self.data.pop(); // the trailing '\n' appended after the last data line
                 self.has_data = true;
                 self.line.clear();
-                return Ok(Some(Event { event: &self.event, data: &self.data }));
+                return Ok(Some(Event { event: &self.event, data: &self.data, comment: false }));
             }
             if line[0] == b':' {
                 self.line.clear();
-                continue;
+                return Ok(Some(Event { event: "", data: "", comment: true }));
             }
             let (name, value) = match line.iter().position(|&b| b == b':') {
                 Some(i) => {
@@ -180,7 +183,9 @@ mod tests {
         let mut r = SseReader::new(input, 1 << 20);
         let mut out = Vec::new();
         while let Some(ev) = r.next_event().unwrap() {
-            out.push((ev.event.to_string(), ev.data.to_string()));
+            if !ev.comment {
+                out.push((ev.event.to_string(), ev.data.to_string()));
+            }
         }
         out
     }
@@ -247,6 +252,7 @@ mod tests {
         let mut got = Vec::new();
         loop {
             match r.next_event() {
+                Ok(Some(ev)) if ev.comment => {}
                 Ok(Some(ev)) => got.push((ev.event.to_string(), ev.data.to_string())),
                 Ok(None) => break,
                 Err(e) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
@@ -272,7 +278,9 @@ mod tests {
                 let mut r = SseReader::new(io::BufReader::with_capacity(7, reader), 1 << 20);
                 let mut got = Vec::new();
                 while let Some(ev) = r.next_event().unwrap() {
-                    got.push((ev.event.to_string(), ev.data.to_string()));
+                    if !ev.comment {
+                        got.push((ev.event.to_string(), ev.data.to_string()));
+                    }
                 }
                 assert_eq!(got, whole, "{} split at {cut}", path.display());
             }

@@ -12,20 +12,30 @@ const DEFAULT_IMAGE: u64 = 765;
 
 /// Estimated input tokens of an upstream request.
 pub fn estimate(req: &Request) -> u64 {
-    let mut n = text(&req.instructions) + PER_ITEM;
+    count(req, &mut text)
+}
+
+/// Input tokens of an upstream request, with `tokens` counting each text the model reads: the
+/// instructions, each tool as JSON, message texts, call names and arguments, tool outputs.
+/// Role markers, images, files and encrypted reasoning are costed here, so `tests/tokens.rs` can
+/// pass an exact tokenizer's counts and check `text` alone against it.
+pub fn count(req: &Request, tokens: &mut impl FnMut(&str) -> u64) -> u64 {
+    let mut n = tokens(&req.instructions) + PER_ITEM;
     for tool in &req.tools {
-        n += text(&tool.to_string());
+        n += tokens(&tool.to_string());
     }
     for item in &req.input {
         n += PER_ITEM
             + match item {
-                Item::Message { content, .. } => content.iter().map(part).sum(),
-                Item::FunctionCall { name, arguments, .. } => text(name) + text(arguments),
-                Item::FunctionCallOutput { output: Output::Text(t), .. } => text(t),
-                Item::FunctionCallOutput { output: Output::Parts(parts), .. } => parts.iter().map(part).sum(),
+                Item::Message { content, .. } => content.iter().map(|p| part(p, tokens)).sum(),
+                Item::FunctionCall { name, arguments, .. } => tokens(name) + tokens(arguments),
+                Item::FunctionCallOutput { output: Output::Text(t), .. } => tokens(t),
+                Item::FunctionCallOutput { output: Output::Parts(parts), .. } => {
+                    parts.iter().map(|p| part(p, tokens)).sum()
+                }
                 // Encrypted reasoning is re-read by the model: roughly its plaintext size.
                 Item::Reasoning { summary, encrypted_content } => {
-                    let s: u64 = summary.iter().map(|Summary::SummaryText { text: t }| text(t)).sum();
+                    let s: u64 = summary.iter().map(|Summary::SummaryText { text: t }| tokens(t)).sum();
                     s + encrypted_content.len() as u64 / 8
                 }
             };
@@ -33,9 +43,9 @@ pub fn estimate(req: &Request) -> u64 {
     n
 }
 
-fn part(p: &Part) -> u64 {
+fn part(p: &Part, tokens: &mut impl FnMut(&str) -> u64) -> u64 {
     match p {
-        Part::InputText { text: t } | Part::OutputText { text: t } => text(t),
+        Part::InputText { text: t } | Part::OutputText { text: t } => tokens(t),
         Part::InputImage { image_url } => image(image_url),
         Part::InputFile { file_data, .. } => file_data.as_ref().map_or(DEFAULT_IMAGE, |d| d.len() as u64 / 6),
     }

@@ -1,0 +1,39 @@
+# codex-claude-proxy — every command a user or CI needs. All cargo calls use the lock file.
+CARGO      ?= cargo
+ARGS       ?=
+MUSL       := x86_64-unknown-linux-musl
+STATIC_BIN := target/$(MUSL)/release/codex-claude-proxy
+
+.PHONY: build run test lint bench static clean
+
+build:
+	$(CARGO) build --release --locked
+
+## Run the proxy (pass options with ARGS="--port 9000 --log-level debug").
+run:
+	$(CARGO) run --release --locked -- $(ARGS)
+
+test:
+	$(CARGO) test --locked --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## Benchmark against a local mock backend; prints one table (not part of `make test`).
+bench: build
+	$(CARGO) run --release --locked --example bench
+
+## Fully static musl binary; installs the musl target and musl-gcc (ring needs it) if missing.
+static:
+	@rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || rustup target add $(MUSL)
+	@command -v musl-gcc >/dev/null || { \
+	  echo "musl-gcc not found: installing Debian's musl-tools (needed to build ring for musl)"; \
+	  if command -v apt-get >/dev/null; then (apt-get update -qq || true) && apt-get install -y -qq musl-tools; \
+	  else echo "install musl-tools (musl-gcc) with your package manager, then re-run make static" >&2; exit 1; fi; }
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(MUSL)
+	@file $(STATIC_BIN) | grep -Eq 'static(-pie)? linked' || { echo "error: $(STATIC_BIN) is not static" >&2; file $(STATIC_BIN); exit 1; }
+	@ls -l $(STATIC_BIN) | awk '{printf "static binary: %s (%.2f MB)\n", $$NF, $$5/1048576}'
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,365 @@
+//! Test harness: a scripted mock of the Codex backend and its OAuth endpoint (tiny_http on
+//! 127.0.0.1:0), a temp `CODEX_HOME`, a proxy started in-process, and a raw HTTP client that
+//! reads chunked answers event by event with timestamps.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use codex_claude_proxy::{Config, Running};
+use serde_json::{Value, json};
+
+/// One request the mock received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// What the mock answers: status, headers, and body pieces sent with a pause before each.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub parts: Vec<(Duration, Vec<u8>)>,
+}
+
+impl Reply {
+    pub fn sse(body: impl Into<Vec<u8>>) -> Reply {
+        Reply { status: 200, headers: vec![("Content-Type".into(), "text/event-stream".into())], parts: vec![(Duration::ZERO, body.into())] }
+    }
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            parts: vec![(Duration::ZERO, body.to_string().into_bytes())],
+        }
+    }
+    /// SSE sent as separate pieces, each after its pause.
+    pub fn slow_sse(parts: Vec<(Duration, String)>) -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/event-stream".into())],
+            parts: parts.into_iter().map(|(d, s)| (d, s.into_bytes())).collect(),
+        }
+    }
+}
+
+type Script = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
+
+/// The mock backend. `/oauth/token` answers refreshes; every other path runs the script
+/// (given the request and how many non-OAuth requests came before it).
+pub struct Mock {
+    pub url: String,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub refreshes: Arc<AtomicUsize>,
+    /// Set when writing a reply to the proxy failed (the proxy closed the connection).
+    pub write_failures: Arc<AtomicUsize>,
+    server: Arc<tiny_http::Server>,
+}
+
+impl Mock {
+    pub fn start(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
+        Mock::start_with_refresh(script, |_| Reply::json(200, json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new", "id_token": jwt(4_000_000_000)})))
+    }
+
+    pub fn start_with_refresh(
+        script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+        refresh: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Mock {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let refreshes = Arc::new(AtomicUsize::new(0));
+        let write_failures = Arc::new(AtomicUsize::new(0));
+        let script: Arc<Script> = Arc::new(script);
+        let refresh: Arc<dyn Fn(&Seen) -> Reply + Send + Sync> = Arc::new(refresh);
+        let counter = Arc::new(AtomicUsize::new(0));
+        {
+            let (server, seen, refreshes, failures) = (server.clone(), seen.clone(), refreshes.clone(), write_failures.clone());
+            std::thread::spawn(move || {
+                for mut req in server.incoming_requests() {
+                    let mut body = Vec::new();
+                    req.as_reader().read_to_end(&mut body).unwrap();
+                    let s = Seen {
+                        method: req.method().to_string(),
+                        path: req.url().to_string(),
+                        headers: req.headers().iter().map(|h| (h.field.to_string(), h.value.to_string())).collect(),
+                        body,
+                    };
+                    let reply = if s.path.starts_with("/oauth/token") {
+                        refreshes.fetch_add(1, Ordering::SeqCst);
+                        refresh(&s)
+                    } else {
+                        let n = counter.fetch_add(1, Ordering::SeqCst);
+                        seen.lock().unwrap().push(s.clone());
+                        script(&s, n)
+                    };
+                    let failures = failures.clone();
+                    std::thread::spawn(move || {
+                        if write_reply(req, reply).is_err() {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+        }
+        Mock {
+            url: format!("http://127.0.0.1:{port}/backend-api/codex/responses"),
+            seen,
+            refreshes,
+            write_failures,
+            server,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.requests().last().cloned().expect("the mock saw no request")
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// Writes a reply by hand, chunked and flushed per piece, so pauses are real on the wire.
+fn write_reply(req: tiny_http::Request, reply: Reply) -> std::io::Result<()> {
+    let mut w = req.into_writer();
+    write!(w, "HTTP/1.1 {} X\r\n", reply.status)?;
+    for (k, v) in &reply.headers {
+        write!(w, "{k}: {v}\r\n")?;
+    }
+    write!(w, "Transfer-Encoding: chunked\r\n\r\n")?;
+    w.flush()?;
+    for (pause, bytes) in reply.parts {
+        std::thread::sleep(pause);
+        if bytes.is_empty() {
+            continue;
+        }
+        write!(w, "{:x}\r\n", bytes.len())?;
+        w.write_all(&bytes)?;
+        w.write_all(b"\r\n")?;
+        w.flush()?;
+    }
+    w.write_all(b"0\r\n\r\n")?;
+    w.flush()
+}
+
+/// An unsigned JWT whose payload has the given `exp` and the ChatGPT account claim.
+pub fn jwt(exp: u64) -> String {
+    let enc = |b: &[u8]| {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut s = String::new();
+        for chunk in b.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x)) << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        s
+    };
+    let claims = json!({"exp": exp, "https://api.openai.com/auth": {"chatgpt_account_id": "acc-from-jwt"}});
+    format!("{}.{}.sig", enc(b"{\"alg\":\"none\"}"), enc(claims.to_string().as_bytes()))
+}
+
+/// A temp dir standing in for `~/.codex`, removed on drop.
+pub struct CodexHome {
+    pub dir: PathBuf,
+}
+
+impl CodexHome {
+    pub fn new(tokens: Value) -> CodexHome {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!("ccp-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        std::fs::create_dir_all(&dir).unwrap();
+        if !tokens.is_null() {
+            std::fs::write(dir.join("auth.json"), serde_json::to_vec_pretty(&tokens).unwrap()).unwrap();
+        }
+        CodexHome { dir }
+    }
+
+    /// A valid login that does not expire during the test.
+    pub fn valid() -> CodexHome {
+        CodexHome::new(json!({"auth_mode":"chatgpt","OPENAI_API_KEY":null,
+            "tokens":{"id_token":jwt(4_000_000_000),"access_token":jwt(4_000_000_000),"refresh_token":"rt-old","account_id":"acc-1"},
+            "last_refresh":"2026-11-20T09:14:03Z"}))
+    }
+
+    pub fn auth_path(&self) -> PathBuf {
+        self.dir.join("auth.json")
+    }
+
+    pub fn read(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.auth_path()).unwrap()).unwrap()
+    }
+}
+
+impl Drop for CodexHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts the proxy in-process against `mock` with tokens from `home`; `tweak` adjusts config.
+pub fn proxy(mock: &Mock, home: &CodexHome, tweak: impl FnOnce(&mut Config)) -> Running {
+    let mut cfg = Config::for_test(&mock.url, home.dir.clone());
+    cfg.refresh_url = mock.url.replace("/backend-api/codex/responses", "/oauth/token");
+    tweak(&mut cfg);
+    codex_claude_proxy::start(cfg).unwrap()
+}
+
+/// A parsed HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Each body chunk with the time it arrived, relative to when the request was sent.
+    pub chunks: Vec<(Duration, Vec<u8>)>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    /// SSE events as (event name, data JSON).
+    pub fn events(&self) -> Vec<(String, Value)> {
+        sse_events(&self.text())
+    }
+}
+
+pub fn sse_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in e.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push_str(v);
+                }
+            }
+            (name, serde_json::from_str(&data).unwrap_or(Value::Null))
+        })
+        .collect()
+}
+
+/// Sends one request on a fresh connection and reads the whole answer.
+pub fn call(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    send(&mut s, method, path, headers, body);
+    read_answer(&mut BufReader::new(s), Instant::now(), method == "HEAD")
+}
+
+pub fn send(s: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    s.flush().unwrap();
+}
+
+pub fn read_answer(r: &mut BufReader<TcpStream>, t0: Instant, head: bool) -> Answer {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status: u16 = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("bad status line {line:?}")).parse().unwrap();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').unwrap();
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    let mut chunks = Vec::new();
+    if head {
+    } else if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            let size = usize::from_str_radix(line.trim(), 16).unwrap_or_else(|_| panic!("bad chunk size {line:?}"));
+            let mut chunk = vec![0; size];
+            r.read_exact(&mut chunk).unwrap();
+            let mut crlf = [0; 2];
+            r.read_exact(&mut crlf).unwrap();
+            if size == 0 {
+                break;
+            }
+            chunks.push((t0.elapsed(), chunk.clone()));
+            body.extend_from_slice(&chunk);
+        }
+    } else if let Some(n) = get("content-length") {
+        body = vec![0; n.parse().unwrap()];
+        r.read_exact(&mut body).unwrap();
+    } else {
+        r.read_to_end(&mut body).unwrap();
+    }
+    Answer { status, headers, body, chunks }
+}
+
+/// POSTs a JSON body to /v1/messages.
+pub fn post_messages(addr: std::net::SocketAddr, body: &Value) -> Answer {
+    call(addr, "POST", "/v1/messages?beta=true", &[("Content-Type", "application/json"), ("Authorization", "Bearer sk-proxy")], body.to_string().as_bytes())
+}
+
+pub fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)).unwrap()
+}
+
+/// The `body` of a captured Claude Code request.
+pub fn cc_request(name: &str) -> Value {
+    let v: Value = serde_json::from_slice(&fixture(&format!("claude-code/{name}.request.json"))).unwrap();
+    v["body"].clone()
+}
+
+/// Upstream SSE for a text answer, one delta per piece.
+pub fn text_stream(pieces: &[&str]) -> String {
+    let mut s = String::new();
+    let mut ev = |v: Value| s.push_str(&format!("event: {}\ndata: {}\n\n", v["type"].as_str().unwrap(), v));
+    ev(json!({"type":"response.created","response":{"id":"resp_1"}}));
+    ev(json!({"type":"response.output_item.added","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[]}}));
+    for p in pieces {
+        ev(json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":p}));
+    }
+    ev(json!({"type":"response.output_item.done","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"output_text","text":pieces.concat()}]}}));
+    ev(json!({"type":"response.completed","response":{"id":"resp_1","usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":7,"total_tokens":107}}}));
+    s
+}
