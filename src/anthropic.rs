@@ -222,11 +222,24 @@ pub struct Metadata {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event<'a> {
-    MessageStart { message: MessageStart<'a> },
-    ContentBlockStart { index: u32, content_block: BlockStart<'a> },
-    ContentBlockDelta { index: u32, delta: Delta<'a> },
-    ContentBlockStop { index: u32 },
-    MessageDelta { delta: StopDelta, usage: Usage },
+    MessageStart {
+        message: MessageStart<'a>,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: BlockStart<'a>,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: Delta<'a>,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: StopDelta,
+        usage: Usage,
+    },
     MessageStop,
     Ping,
 }
@@ -265,9 +278,18 @@ pub struct Empty {}
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BlockStart<'a> {
-    Text { text: &'static str },
-    ToolUse { id: &'a str, name: &'a str, input: Empty },
-    Thinking { thinking: &'static str, signature: &'static str },
+    Text {
+        text: &'static str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Empty,
+    },
+    Thinking {
+        thinking: &'static str,
+        signature: &'static str,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -308,7 +330,8 @@ mod tests {
                 continue;
             }
             let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let r: Request = serde_json::from_value(v["body"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let r: Request =
+                serde_json::from_value(v["body"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!r.messages.is_empty(), "{name}");
         }
     }
@@ -321,20 +344,28 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(&r.messages[0].content, Content::Text(t) if t == "hi"));
-        assert!(matches!(&r.messages[1].content, Content::Blocks(b) if matches!(b[1], Block::Other)));
+        assert!(
+            matches!(&r.messages[1].content, Content::Blocks(b) if matches!(b[1], Block::Other))
+        );
     }
 
     #[test]
     fn wrong_types_name_the_problem() {
-        let e = serde_json::from_str::<Request>(r#"{"model":"m","messages":[{"role":"user","content":5}]}"#)
-            .unwrap_err()
-            .to_string();
+        let e = serde_json::from_str::<Request>(
+            r#"{"model":"m","messages":[{"role":"user","content":5}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("a string or an array of content blocks"), "{e}");
-        let e = serde_json::from_str::<Request>(r#"{"model":"m"}"#).unwrap_err().to_string();
-        assert!(e.contains("missing field `messages`"), "{e}");
-        let e = serde_json::from_str::<Request>(r#"{"model":"m","messages":[{"role":"bot","content":""}]}"#)
+        let e = serde_json::from_str::<Request>(r#"{"model":"m"}"#)
             .unwrap_err()
             .to_string();
+        assert!(e.contains("missing field `messages`"), "{e}");
+        let e = serde_json::from_str::<Request>(
+            r#"{"model":"m","messages":[{"role":"bot","content":""}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unknown variant `bot`"), "{e}");
     }
 
@@ -342,13 +373,20 @@ mod tests {
     fn events_serialize_like_the_api() {
         let ev = Event::ContentBlockStart {
             index: 1,
-            content_block: BlockStart::ToolUse { id: "call_1", name: "Bash", input: Empty {} },
+            content_block: BlockStart::ToolUse {
+                id: "call_1",
+                name: "Bash",
+                input: Empty {},
+            },
         };
         assert_eq!(
             serde_json::to_string(&ev).unwrap(),
             r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"call_1","name":"Bash","input":{}}}"#
         );
-        assert_eq!(serde_json::to_string(&Event::MessageStop).unwrap(), r#"{"type":"message_stop"}"#);
+        assert_eq!(
+            serde_json::to_string(&Event::MessageStop).unwrap(),
+            r#"{"type":"message_stop"}"#
+        );
         let start = Event::MessageStart {
             message: MessageStart {
                 id: "msg_1",

@@ -113,11 +113,18 @@ impl Auth {
         if let Some(c) = cache.as_ref().filter(|c| c.stamp == stamp) {
             return Ok(c.creds.clone());
         }
-        let creds = parse_credentials(&read_json(&self.path)?).map_err(|m| missing(&self.path, &m))?;
+        let creds =
+            parse_credentials(&read_json(&self.path)?).map_err(|m| missing(&self.path, &m))?;
         if cache.is_some() {
-            log::info!("{} changed on disk; using the new tokens", self.path.display());
+            log::info!(
+                "{} changed on disk; using the new tokens",
+                self.path.display()
+            );
         }
-        *cache = Some(Cached { stamp, creds: creds.clone() });
+        *cache = Some(Cached {
+            stamp,
+            creds: creds.clone(),
+        });
         Ok(creds)
     }
 
@@ -126,7 +133,8 @@ impl Auth {
         let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
         let file = File::open(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
         // Cross-process: the Codex CLI or another proxy may be refreshing the same login.
-        file.lock().map_err(|e| Error::Auth(format!("cannot lock {}: {e}", self.path.display())))?;
+        file.lock()
+            .map_err(|e| Error::Auth(format!("cannot lock {}: {e}", self.path.display())))?;
         let mut doc = read_json(&self.path)?;
         let on_disk = parse_credentials(&doc).map_err(|m| missing(&self.path, &m))?;
         if on_disk.access_token != *stale && is_fresh(&on_disk, now()) {
@@ -183,7 +191,9 @@ impl Auth {
             return Err(fail(format!("token endpoint answered {status}: {code}")));
         }
         if v["access_token"].as_str().is_none_or(str::is_empty) {
-            return Err(fail("token endpoint answered without an access_token".into()));
+            return Err(fail(
+                "token endpoint answered without an access_token".into(),
+            ));
         }
         Ok(v)
     }
@@ -212,12 +222,22 @@ fn parse_credentials(doc: &Value) -> Result<Credentials, String> {
         .as_str()
         .filter(|t| !t.is_empty())
         .ok_or("it has no tokens.access_token")?;
-    let account_id = tokens["account_id"].as_str().filter(|s| !s.is_empty()).map(str::to_owned).or_else(|| {
-        let claims = jwt_claims(tokens["id_token"].as_str()?)?;
-        claims["https://api.openai.com/auth"]["chatgpt_account_id"].as_str().map(str::to_owned)
-    });
+    let account_id = tokens["account_id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            let claims = jwt_claims(tokens["id_token"].as_str()?)?;
+            claims["https://api.openai.com/auth"]["chatgpt_account_id"]
+                .as_str()
+                .map(str::to_owned)
+        });
     let expires_at = jwt_claims(access).and_then(|c| c["exp"].as_u64());
-    Ok(Credentials { access_token: Secret(access.to_owned()), account_id, expires_at })
+    Ok(Credentials {
+        access_token: Secret(access.to_owned()),
+        account_id,
+        expires_at,
+    })
 }
 
 /// The payload of a JWT, without verifying it (the backend does that).
@@ -232,13 +252,18 @@ fn is_fresh(c: &Credentials, now: u64) -> bool {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
 }
 
 /// Writes `doc` next to `path` and renames it over, so a crash leaves the old or the new file,
 /// never a truncated one. The file is created 0600 and pretty-printed like the Codex CLI's.
 pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
-    let fail = |what: &str, e: std::io::Error| Error::Auth(format!("cannot save {}: {what}: {e}", path.display()));
+    let fail = |what: &str, e: std::io::Error| {
+        Error::Auth(format!("cannot save {}: {what}: {e}", path.display()))
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".auth.json.{}.tmp", std::process::id()));
     let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| fail("encode", e.into()))?;
@@ -279,7 +304,12 @@ pub fn rfc3339(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -291,21 +321,27 @@ mod tests {
             const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut s = String::new();
             for chunk in b.chunks(3) {
-                let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x)) << (8 * (3 - chunk.len()));
+                let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x))
+                    << (8 * (3 - chunk.len()));
                 for i in 0..=chunk.len() {
                     s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
                 }
             }
             s
         };
-        format!("{}.{}.sig", enc(b"{\"alg\":\"none\"}"), enc(claims.to_string().as_bytes()))
+        format!(
+            "{}.{}.sig",
+            enc(b"{\"alg\":\"none\"}"),
+            enc(claims.to_string().as_bytes())
+        )
     }
 
     #[test]
     fn credentials_from_codex_file() {
         let id = jwt(json!({"https://api.openai.com/auth": {"chatgpt_account_id": "acc-1"}}));
         let access = jwt(json!({"exp": 2_000_000_000u64}));
-        let doc = json!({"tokens": {"id_token": id, "access_token": access, "refresh_token": "rt"}});
+        let doc =
+            json!({"tokens": {"id_token": id, "access_token": access, "refresh_token": "rt"}});
         let c = parse_credentials(&doc).unwrap();
         assert_eq!(c.account_id.as_deref(), Some("acc-1"));
         assert_eq!(c.expires_at, Some(2_000_000_000));
@@ -334,9 +370,16 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temp file left behind");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temp file left behind"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum Command {
     /// Run the proxy with this configuration.
-    Serve(Config),
+    Serve(Box<Config>),
     /// Print this text to stdout and exit 0 (`--help`, `--version`).
     Print(String),
 }
@@ -56,22 +56,102 @@ struct Setting {
 }
 
 const SETTINGS: &[Setting] = &[
-    Setting { flag: "--host", env: "PROXY_HOST", default: "127.0.0.1", help: "address to listen on" },
-    Setting { flag: "--port", env: "PROXY_PORT", default: "8082", help: "port to listen on (0 picks a free one)" },
-    Setting { flag: "--upstream-url", env: "CHATGPT_API_URL", default: DEFAULT_UPSTREAM, help: "Codex Responses endpoint" },
-    Setting { flag: "--codex-home", env: "CODEX_HOME", default: "~/.codex", help: "directory holding auth.json from `codex login`" },
-    Setting { flag: "--refresh-url", env: "CODEX_REFRESH_URL", default: DEFAULT_REFRESH_URL, help: "OAuth token endpoint" },
-    Setting { flag: "--thinking-model", env: "CODEX_THINKING_MODEL", default: DEFAULT_THINKING_MODEL, help: "model for claude-*opus*" },
-    Setting { flag: "--big-model", env: "CODEX_BIG_MODEL", default: DEFAULT_BIG_MODEL, help: "model for claude-*sonnet* and unrecognised ids" },
-    Setting { flag: "--small-model", env: "CODEX_SMALL_MODEL", default: DEFAULT_SMALL_MODEL, help: "model for claude-*haiku*" },
-    Setting { flag: "--log-level", env: "PROXY_LOG", default: "info", help: "error, warn, info, debug or trace" },
-    Setting { flag: "--api-key", env: "PROXY_API_KEY", default: "", help: "key clients must send (x-api-key or Bearer); empty: none" },
-    Setting { flag: "--ping-interval", env: "PROXY_PING_SECS", default: "5", help: "seconds of silence before a ping event" },
-    Setting { flag: "--connect-timeout", env: "PROXY_CONNECT_TIMEOUT_SECS", default: "10", help: "seconds to connect to the upstream" },
-    Setting { flag: "--first-byte-timeout", env: "PROXY_FIRST_BYTE_TIMEOUT_SECS", default: "120", help: "seconds for the upstream to start answering" },
-    Setting { flag: "--idle-timeout", env: "PROXY_IDLE_TIMEOUT_SECS", default: "300", help: "seconds of upstream silence before giving up" },
-    Setting { flag: "--max-body", env: "PROXY_MAX_BODY_MB", default: "32", help: "largest request body in MiB" },
-    Setting { flag: "--max-connections", env: "PROXY_MAX_CONNECTIONS", default: "512", help: "requests served at once; more get 529" },
+    Setting {
+        flag: "--host",
+        env: "PROXY_HOST",
+        default: "127.0.0.1",
+        help: "address to listen on",
+    },
+    Setting {
+        flag: "--port",
+        env: "PROXY_PORT",
+        default: "8082",
+        help: "port to listen on (0 picks a free one)",
+    },
+    Setting {
+        flag: "--upstream-url",
+        env: "CHATGPT_API_URL",
+        default: DEFAULT_UPSTREAM,
+        help: "Codex Responses endpoint",
+    },
+    Setting {
+        flag: "--codex-home",
+        env: "CODEX_HOME",
+        default: "~/.codex",
+        help: "directory holding auth.json from `codex login`",
+    },
+    Setting {
+        flag: "--refresh-url",
+        env: "CODEX_REFRESH_URL",
+        default: DEFAULT_REFRESH_URL,
+        help: "OAuth token endpoint",
+    },
+    Setting {
+        flag: "--thinking-model",
+        env: "CODEX_THINKING_MODEL",
+        default: DEFAULT_THINKING_MODEL,
+        help: "model for claude-*opus*",
+    },
+    Setting {
+        flag: "--big-model",
+        env: "CODEX_BIG_MODEL",
+        default: DEFAULT_BIG_MODEL,
+        help: "model for claude-*sonnet* and unrecognised ids",
+    },
+    Setting {
+        flag: "--small-model",
+        env: "CODEX_SMALL_MODEL",
+        default: DEFAULT_SMALL_MODEL,
+        help: "model for claude-*haiku*",
+    },
+    Setting {
+        flag: "--log-level",
+        env: "PROXY_LOG",
+        default: "info",
+        help: "error, warn, info, debug or trace",
+    },
+    Setting {
+        flag: "--api-key",
+        env: "PROXY_API_KEY",
+        default: "",
+        help: "key clients must send (x-api-key or Bearer); empty: none",
+    },
+    Setting {
+        flag: "--ping-interval",
+        env: "PROXY_PING_SECS",
+        default: "5",
+        help: "seconds of silence before a ping event",
+    },
+    Setting {
+        flag: "--connect-timeout",
+        env: "PROXY_CONNECT_TIMEOUT_SECS",
+        default: "10",
+        help: "seconds to connect to the upstream",
+    },
+    Setting {
+        flag: "--first-byte-timeout",
+        env: "PROXY_FIRST_BYTE_TIMEOUT_SECS",
+        default: "120",
+        help: "seconds for the upstream to start answering",
+    },
+    Setting {
+        flag: "--idle-timeout",
+        env: "PROXY_IDLE_TIMEOUT_SECS",
+        default: "300",
+        help: "seconds of upstream silence before giving up",
+    },
+    Setting {
+        flag: "--max-body",
+        env: "PROXY_MAX_BODY_MB",
+        default: "32",
+        help: "largest request body in MiB",
+    },
+    Setting {
+        flag: "--max-connections",
+        env: "PROXY_MAX_CONNECTIONS",
+        default: "512",
+        help: "requests served at once; more get 529",
+    },
 ];
 
 /// The `--help` text, built from the same table the parser uses.
@@ -85,8 +165,15 @@ pub fn help() -> String {
         env!("CARGO_PKG_VERSION")
     );
     for st in SETTINGS {
-        let default = if st.default.is_empty() { "-" } else { st.default };
-        s.push_str(&format!("  {:<22} {:<30} {}\n      {}\n", st.flag, st.env, default, st.help));
+        let default = if st.default.is_empty() {
+            "-"
+        } else {
+            st.default
+        };
+        s.push_str(&format!(
+            "  {:<22} {:<30} {}\n      {}\n",
+            st.flag, st.env, default, st.help
+        ));
     }
     s.push_str("  -h, --help               print this help\n  -V, --version            print the version\n");
     s
@@ -105,7 +192,10 @@ impl Config {
             match arg.as_str() {
                 "-h" | "--help" => return Ok(Command::Print(help())),
                 "-V" | "--version" => {
-                    return Ok(Command::Print(format!("codex-claude-proxy {}\n", env!("CARGO_PKG_VERSION"))));
+                    return Ok(Command::Print(format!(
+                        "codex-claude-proxy {}\n",
+                        env!("CARGO_PKG_VERSION")
+                    )));
                 }
                 _ => {}
             }
@@ -148,21 +238,22 @@ impl Config {
             thinking_model: get("--thinking-model"),
             big_model: get("--big-model"),
             small_model: get("--small-model"),
-            log_level: get("--log-level")
-                .parse()
-                .map_err(|_| "--log-level must be one of error, warn, info, debug, trace".to_owned())?,
+            log_level: get("--log-level").parse().map_err(|_| {
+                "--log-level must be one of error, warn, info, debug, trace".to_owned()
+            })?,
             api_key,
             ping_interval: secs(&get("--ping-interval"), "--ping-interval")?,
             connect_timeout: secs(&get("--connect-timeout"), "--connect-timeout")?,
             first_byte_timeout: secs(&get("--first-byte-timeout"), "--first-byte-timeout")?,
             idle_timeout: secs(&get("--idle-timeout"), "--idle-timeout")?,
-            max_body_bytes: number::<usize>(&get("--max-body"), "--max-body")?.saturating_mul(1 << 20),
+            max_body_bytes: number::<usize>(&get("--max-body"), "--max-body")?
+                .saturating_mul(1 << 20),
             max_connections: number(&get("--max-connections"), "--max-connections")?,
         };
         if cfg.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
-        Ok(Command::Serve(cfg))
+        Ok(Command::Serve(Box::new(cfg)))
     }
 
     /// Settings for tests and embedders: loopback, port 0, the given upstream and token dir.
@@ -171,7 +262,10 @@ impl Config {
             host: "127.0.0.1".into(),
             port: 0,
             upstream_url: upstream_url.into(),
-            refresh_url: format!("{}/oauth/token", upstream_url.trim_end_matches("/responses")),
+            refresh_url: format!(
+                "{}/oauth/token",
+                upstream_url.trim_end_matches("/responses")
+            ),
             codex_home,
             thinking_model: DEFAULT_THINKING_MODEL.into(),
             big_model: DEFAULT_BIG_MODEL.into(),
@@ -191,7 +285,10 @@ impl Config {
     pub fn models_url(&self) -> String {
         let base = self.upstream_url.trim_end_matches('/');
         let base = base.strip_suffix("/responses").unwrap_or(base);
-        format!("{base}/models?client_version={}", crate::upstream::CLIENT_VERSION)
+        format!(
+            "{base}/models?client_version={}",
+            crate::upstream::CLIENT_VERSION
+        )
     }
 }
 
@@ -216,13 +313,16 @@ fn expand_tilde(path: &str) -> String {
 }
 
 fn number<T: std::str::FromStr>(v: &str, flag: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag}: '{v}' is not a valid number"))
+    v.parse()
+        .map_err(|_| format!("{flag}: '{v}' is not a valid number"))
 }
 
 fn secs(v: &str, flag: &str) -> Result<Duration, String> {
     let f: f64 = number(v, flag)?;
     if !(f > 0.0 && f < 1e7) {
-        return Err(format!("{flag}: '{v}' must be a positive number of seconds"));
+        return Err(format!(
+            "{flag}: '{v}' must be a positive number of seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(f))
 }
@@ -240,11 +340,14 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         match Config::parse(args.iter().map(|s| s.to_string()), |k| {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })? {
-            Command::Serve(c) => Ok(c),
+            Command::Serve(c) => Ok(*c),
             Command::Print(_) => Err("printed".into()),
         }
     }
@@ -262,7 +365,11 @@ mod tests {
 
     #[test]
     fn flag_beats_env_beats_default() {
-        let env = [("PROXY_PORT", "9000"), ("CODEX_BIG_MODEL", "gpt-5.5"), ("PROXY_HOST", "0.0.0.0")];
+        let env = [
+            ("PROXY_PORT", "9000"),
+            ("CODEX_BIG_MODEL", "gpt-5.5"),
+            ("PROXY_HOST", "0.0.0.0"),
+        ];
         let c = parse(&["--port=9100", "--codex-home", "/h"], &env).unwrap();
         assert_eq!(c.port, 9100);
         assert_eq!(c.big_model, "gpt-5.5");
@@ -274,7 +381,10 @@ mod tests {
     #[test]
     fn errors_are_helpful() {
         let e = parse(&["--prot", "1"], &[]).unwrap_err();
-        assert!(e.contains("unknown argument '--prot'") && e.contains("--help"), "{e}");
+        assert!(
+            e.contains("unknown argument '--prot'") && e.contains("--help"),
+            "{e}"
+        );
         let e = parse(&["--port"], &[]).unwrap_err();
         assert!(e.contains("needs a value"), "{e}");
         let e = parse(&["--port", "http"], &[]).unwrap_err();
@@ -291,12 +401,21 @@ mod tests {
         for s in SETTINGS {
             assert!(h.contains(s.flag) && h.contains(s.env), "{}", s.flag);
         }
-        assert!(matches!(Config::parse(["--help".to_string()], |_| None), Ok(Command::Print(_))));
+        assert!(matches!(
+            Config::parse(["--help".to_string()], |_| None),
+            Ok(Command::Print(_))
+        ));
     }
 
     #[test]
     fn models_url_sits_beside_responses() {
-        let c = Config::for_test("http://127.0.0.1:9/backend-api/codex/responses", "/t".into());
-        assert!(c.models_url().starts_with("http://127.0.0.1:9/backend-api/codex/models?client_version="));
+        let c = Config::for_test(
+            "http://127.0.0.1:9/backend-api/codex/responses",
+            "/t".into(),
+        );
+        assert!(
+            c.models_url()
+                .starts_with("http://127.0.0.1:9/backend-api/codex/models?client_version=")
+        );
     }
 }

@@ -12,7 +12,10 @@ pub enum Error {
     /// The client's request is malformed or asks for something impossible (400).
     BadRequest(String),
     /// The prompt does not fit the model's context window (400, Claude Code compacts on it).
-    PromptTooLong { tokens: Option<u64>, limit: Option<u64> },
+    PromptTooLong {
+        tokens: Option<u64>,
+        limit: Option<u64>,
+    },
     /// Missing or rejected credentials, ours or the client's (401).
     Auth(String),
     /// The backend refused the account or request (403).
@@ -22,7 +25,10 @@ pub enum Error {
     /// The request body is over the configured cap (413).
     TooLarge(usize),
     /// Usage or rate limit hit (429); `retry_after` in seconds when known.
-    RateLimited { message: String, retry_after: Option<u64> },
+    RateLimited {
+        message: String,
+        retry_after: Option<u64>,
+    },
     /// The backend or the proxy is over capacity (529).
     Overloaded(String),
     /// The upstream did not answer in time (504).
@@ -89,14 +95,21 @@ impl Error {
             .or_else(|| json["message"].as_str())
             .map(str::to_owned)
             .unwrap_or_else(|| snippet(body));
-        let code = err["code"].as_str().or_else(|| err["type"].as_str()).unwrap_or("");
+        let code = err["code"]
+            .as_str()
+            .or_else(|| err["type"].as_str())
+            .unwrap_or("");
         if is_context_overflow(code, &message) {
-            return Error::PromptTooLong { tokens: None, limit: None };
+            return Error::PromptTooLong {
+                tokens: None,
+                limit: None,
+            };
         }
         match status {
-            400 | 404 | 409 | 422 if message.contains("model is not supported")
-                || message.contains("model' is not supported")
-                || message.contains("model is not supported") =>
+            400 | 404 | 409 | 422
+                if message.contains("model is not supported")
+                    || message.contains("model' is not supported")
+                    || message.contains("model is not supported") =>
             {
                 Error::BadRequest(message)
             }
@@ -104,29 +117,57 @@ impl Error {
             401 => Error::Auth(format!(
                 "the ChatGPT backend rejected the access token ({message}); run `codex login` and try again"
             )),
-            403 => Error::Permission(format!("the ChatGPT backend refused the request: {message}")),
+            403 => Error::Permission(format!(
+                "the ChatGPT backend refused the request: {message}"
+            )),
             429 => rate_limited(err, &message, now),
-            500 => Error::Upstream { status: 500, message: format!("upstream error: {message}") },
-            502..=504 => Error::Overloaded(format!("the ChatGPT backend is unavailable ({status}): {message}")),
-            _ if status >= 500 => Error::Upstream { status: 502, message: format!("upstream error {status}: {message}") },
-            _ => Error::Upstream { status: 502, message: format!("unexpected upstream status {status}: {message}") },
+            500 => Error::Upstream {
+                status: 500,
+                message: format!("upstream error: {message}"),
+            },
+            502..=504 => Error::Overloaded(format!(
+                "the ChatGPT backend is unavailable ({status}): {message}"
+            )),
+            _ if status >= 500 => Error::Upstream {
+                status: 502,
+                message: format!("upstream error {status}: {message}"),
+            },
+            _ => Error::Upstream {
+                status: 502,
+                message: format!("unexpected upstream status {status}: {message}"),
+            },
         }
     }
 
     /// Classifies an in-stream failure (`response.failed` or an `error` event) by its error object.
     pub fn from_stream_failure(err: &Value, now: u64) -> Error {
-        let message = err["message"].as_str().unwrap_or("the upstream response failed").to_owned();
-        let code = err["code"].as_str().or_else(|| err["type"].as_str()).unwrap_or("");
+        let message = err["message"]
+            .as_str()
+            .unwrap_or("the upstream response failed")
+            .to_owned();
+        let code = err["code"]
+            .as_str()
+            .or_else(|| err["type"].as_str())
+            .unwrap_or("");
         if is_context_overflow(code, &message) {
-            return Error::PromptTooLong { tokens: None, limit: None };
+            return Error::PromptTooLong {
+                tokens: None,
+                limit: None,
+            };
         }
         match code {
-            "usage_limit_reached" | "rate_limit_exceeded" | "insufficient_quota" | "usage_not_included" => {
-                rate_limited(err, &message, now)
-            }
+            "usage_limit_reached"
+            | "rate_limit_exceeded"
+            | "insufficient_quota"
+            | "usage_not_included" => rate_limited(err, &message, now),
             "server_is_overloaded" | "slow_down" => Error::Overloaded(message),
-            "invalid_prompt" | "cyber_policy" | "invalid_request_error" => Error::BadRequest(message),
-            _ => Error::Upstream { status: 500, message: format!("upstream error: {message}") },
+            "invalid_prompt" | "cyber_policy" | "invalid_request_error" => {
+                Error::BadRequest(message)
+            }
+            _ => Error::Upstream {
+                status: 500,
+                message: format!("upstream error: {message}"),
+            },
         }
     }
 }
@@ -146,10 +187,16 @@ fn rate_limited(err: &Value, message: &str, now: u64) -> Error {
         .map(|at| at - now)
         .or_else(|| err["resets_in_seconds"].as_u64());
     let message = match reset_in {
-        Some(secs) => format!("{message} (ChatGPT usage limit; resets in {})", human_duration(secs)),
+        Some(secs) => format!(
+            "{message} (ChatGPT usage limit; resets in {})",
+            human_duration(secs)
+        ),
         None => message.to_owned(),
     };
-    Error::RateLimited { message, retry_after: reset_in }
+    Error::RateLimited {
+        message,
+        retry_after: reset_in,
+    }
 }
 
 fn human_duration(secs: u64) -> String {
@@ -173,12 +220,15 @@ fn snippet(body: &str) -> String {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::PromptTooLong { tokens: Some(t), limit: Some(l) } => {
+            Error::PromptTooLong {
+                tokens: Some(t),
+                limit: Some(l),
+            } => {
                 write!(f, "prompt is too long: {t} tokens > {l} maximum")
             }
-            Error::PromptTooLong { .. } => {
-                f.write_str("prompt is too long: the conversation exceeds the model's context window")
-            }
+            Error::PromptTooLong { .. } => f.write_str(
+                "prompt is too long: the conversation exceeds the model's context window",
+            ),
             Error::TooLarge(cap) => write!(f, "request body is larger than the {cap} byte limit"),
             Error::BadRequest(m)
             | Error::Auth(m)
@@ -208,25 +258,68 @@ mod tests {
 
     #[test]
     fn envelope_shape() {
-        let v: Value = serde_json::from_slice(&Error::NotFound("no route".into()).to_json()).unwrap();
-        assert_eq!(v, serde_json::json!({"type":"error","error":{"type":"not_found_error","message":"no route"}}));
+        let v: Value =
+            serde_json::from_slice(&Error::NotFound("no route".into()).to_json()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"error","error":{"type":"not_found_error","message":"no route"}})
+        );
     }
 
     #[test]
     fn upstream_mapping_table() {
         let now = 1_777_972_827 - 3600;
         let cases: [(u16, &str, u16, &str); 7] = [
-            (400, "error_400_instructions_required.json", 400, "invalid_request_error"),
-            (400, "error_400_model_not_supported.json", 400, "invalid_request_error"),
-            (400, "error_400_context_length_exceeded.json", 400, "invalid_request_error"),
-            (401, "error_401_token_expired.json", 401, "authentication_error"),
-            (404, "error_404_item_not_persisted.json", 400, "invalid_request_error"),
-            (429, "error_429_usage_limit_reached.json", 429, "rate_limit_error"),
-            (503, "error_400_unsupported_parameter.json", 529, "overloaded_error"),
+            (
+                400,
+                "error_400_instructions_required.json",
+                400,
+                "invalid_request_error",
+            ),
+            (
+                400,
+                "error_400_model_not_supported.json",
+                400,
+                "invalid_request_error",
+            ),
+            (
+                400,
+                "error_400_context_length_exceeded.json",
+                400,
+                "invalid_request_error",
+            ),
+            (
+                401,
+                "error_401_token_expired.json",
+                401,
+                "authentication_error",
+            ),
+            (
+                404,
+                "error_404_item_not_persisted.json",
+                400,
+                "invalid_request_error",
+            ),
+            (
+                429,
+                "error_429_usage_limit_reached.json",
+                429,
+                "rate_limit_error",
+            ),
+            (
+                503,
+                "error_400_unsupported_parameter.json",
+                529,
+                "overloaded_error",
+            ),
         ];
         for (status, file, want_status, want_kind) in cases {
             let e = Error::from_upstream(status, &fixture(file), now);
-            assert_eq!((e.status(), e.kind()), (want_status, want_kind), "{file}: {e}");
+            assert_eq!(
+                (e.status(), e.kind()),
+                (want_status, want_kind),
+                "{file}: {e}"
+            );
         }
         let e = Error::from_upstream(429, &fixture("error_429_usage_limit_reached.json"), now);
         assert_eq!(e.retry_after(), Some(3600));
@@ -243,14 +336,23 @@ mod tests {
 
     #[test]
     fn prompt_too_long_exact_form() {
-        let e = Error::PromptTooLong { tokens: Some(250_000), limit: Some(200_000) };
-        assert_eq!(e.to_string(), "prompt is too long: 250000 tokens > 200000 maximum");
+        let e = Error::PromptTooLong {
+            tokens: Some(250_000),
+            limit: Some(200_000),
+        };
+        assert_eq!(
+            e.to_string(),
+            "prompt is too long: 250000 tokens > 200000 maximum"
+        );
     }
 
     #[test]
     fn stream_failures() {
         let v: Value = serde_json::json!({"code":"context_length_exceeded","message":"Your input exceeds the context window of this model."});
-        assert!(matches!(Error::from_stream_failure(&v, 0), Error::PromptTooLong { .. }));
+        assert!(matches!(
+            Error::from_stream_failure(&v, 0),
+            Error::PromptTooLong { .. }
+        ));
         let v = serde_json::json!({"type":"usage_limit_reached","message":"You've hit your usage limit.","resets_in_seconds":300});
         let e = Error::from_stream_failure(&v, 0);
         assert_eq!((e.status(), e.retry_after()), (429, Some(300)));

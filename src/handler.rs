@@ -16,7 +16,7 @@ use crate::server::{App, ChunkedWriter, read_body, respond_error, respond_json};
 use crate::sse::SseReader;
 use crate::translate::collect::Collector;
 use crate::translate::request::{Context, Translated, translate};
-use crate::translate::stream::{SseSink, Sink, Step, StreamTranslator};
+use crate::translate::stream::{Sink, SseSink, Step, StreamTranslator};
 use crate::translate::{ids, models, tokens};
 
 /// Longest upstream SSE line (the `response.created` echo of a big prompt is the largest).
@@ -26,7 +26,8 @@ const MAX_SSE_LINE: usize = 16 << 20;
 pub fn messages(mut request: Request, app: &App) {
     let started = Instant::now();
     let request_id = new_id("req_");
-    let prepared = read_body(&mut request, app.cfg.max_body_bytes).and_then(|body| prepare(&body, &request, app));
+    let prepared = read_body(&mut request, app.cfg.max_body_bytes)
+        .and_then(|body| prepare(&body, &request, app));
     let (parsed_model, t) = match prepared {
         Ok(p) => p,
         Err(e) => {
@@ -38,7 +39,12 @@ pub fn messages(mut request: Request, app: &App) {
     let mut line = LogLine {
         claude_model: parsed_model,
         upstream_model: t.body.model.clone(),
-        effort: t.body.reasoning.as_ref().map(|r| r.effort.clone()).unwrap_or_default(),
+        effort: t
+            .body
+            .reasoning
+            .as_ref()
+            .map(|r| r.effort.clone())
+            .unwrap_or_default(),
         stream: t.stream,
         started,
         first_byte: None,
@@ -64,7 +70,10 @@ pub fn messages(mut request: Request, app: &App) {
         }
     };
     line.first_byte = Some(started.elapsed());
-    let mut reader = SseReader::new(BufReader::with_capacity(16 * 1024, upstream.into_reader()), MAX_SSE_LINE);
+    let mut reader = SseReader::new(
+        BufReader::with_capacity(16 * 1024, upstream.into_reader()),
+        MAX_SSE_LINE,
+    );
     let mut tr = StreamTranslator::new(
         new_id("msg_"),
         models::base_id(&line.claude_model).to_owned(),
@@ -131,23 +140,38 @@ fn prepare(body: &[u8], request: &Request, app: &App) -> Result<(String, Transla
     let parsed = parse(body)?;
     let session = header(request, "x-claude-code-session-id");
     let models = app.upstream.cached_models();
-    let t = translate(&parsed, &Context { map: &app.map, models: &models, session_header: session.as_deref() })?;
+    let t = translate(
+        &parsed,
+        &Context {
+            map: &app.map,
+            models: &models,
+            session_header: session.as_deref(),
+        },
+    )?;
     Ok((parsed.model, t))
 }
 
 fn parse(body: &[u8]) -> Result<anthropic::Request, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::BadRequest("request body is empty; expected a JSON object".into()));
+        return Err(Error::BadRequest(
+            "request body is empty; expected a JSON object".into(),
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
 }
 
 /// Adds the configured mapping and the account's models to a "model not supported" error.
 fn explain_model_error(e: Error, line: &LogLine, app: &App) -> Error {
     match e {
         Error::BadRequest(m) if m.contains("not supported") && m.contains("model") => {
-            let available: Vec<String> = app.upstream.models().into_iter().map(|m| m.slug).collect();
-            let list = if available.is_empty() { "unknown".to_owned() } else { available.join(", ") };
+            let available: Vec<String> =
+                app.upstream.models().into_iter().map(|m| m.slug).collect();
+            let list = if available.is_empty() {
+                "unknown".to_owned()
+            } else {
+                available.join(", ")
+            };
             Error::BadRequest(format!(
                 "{m} ({} was mapped to {}; set CODEX_THINKING_MODEL / CODEX_BIG_MODEL / CODEX_SMALL_MODEL \
                  to a model your account offers: {list})",
@@ -227,10 +251,13 @@ fn pump<R: BufRead>(
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
-        || e.get_ref()
-            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-            .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) || e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)))
 }
 
 /// Streams to the client; commits the 200 at the first event it has to send, so failures the
@@ -304,9 +331,17 @@ pub fn count_tokens(mut request: Request, app: &App) {
         .and_then(|body| prepare(&body, &request, app))
         .map(|(_, t)| tokens::estimate(&t.body));
     match result {
-        Ok(n) => respond_json(request, 200, json!({"input_tokens": n}).to_string().into_bytes()),
+        Ok(n) => respond_json(
+            request,
+            200,
+            json!({"input_tokens": n}).to_string().into_bytes(),
+        ),
         Err(e) => {
-            log::warn!("POST /v1/messages/count_tokens -> {} {}: {e}", e.status(), e.kind());
+            log::warn!(
+                "POST /v1/messages/count_tokens -> {} {}: {e}",
+                e.status(),
+                e.kind()
+            );
             respond_error(request, &e);
         }
     }
@@ -321,8 +356,10 @@ pub fn models(request: Request, app: &App) {
         ("claude-sonnet-5-5", "Sonnet", &app.map.big),
         ("claude-haiku-5-5", "Haiku", &app.map.small),
     ] {
-        data.push(json!({"type": "model", "id": id, "display_name": format!("{name} → {target}"),
-            "created_at": "2026-01-01T00:00:00Z"}));
+        data.push(
+            json!({"type": "model", "id": id, "display_name": format!("{name} → {target}"),
+            "created_at": "2026-01-01T00:00:00Z"}),
+        );
     }
     for m in app.upstream.models() {
         if m.visibility.as_deref() == Some("hide") {
@@ -340,7 +377,9 @@ pub fn models(request: Request, app: &App) {
 /// `GET /health`: liveness plus whether a login is available (never the token itself).
 pub fn health(request: Request, app: &App) {
     let auth = match app.upstream.auth.credentials() {
-        Ok(c) => json!({"ok": true, "expires_in": c.expires_at.map(|e| e.saturating_sub(unix_now()))}),
+        Ok(c) => {
+            json!({"ok": true, "expires_in": c.expires_at.map(|e| e.saturating_sub(unix_now()))})
+        }
         Err(e) => json!({"ok": false, "error": e.to_string()}),
     };
     let body = json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "auth": auth, "upstream": app.cfg.upstream_url});
@@ -348,18 +387,26 @@ pub fn health(request: Request, app: &App) {
 }
 
 fn header(request: &Request, name: &str) -> Option<String> {
-    request.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str().to_owned())
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str().to_owned())
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `prefix` + 24 hex digits, unique within the process and unlikely to repeat across runs.
 pub fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let a = ids::fnv64(format!("{nanos}:{n}:{}", std::process::id()).as_bytes());
     let b = ids::fnv64(&a.to_le_bytes());
     format!("{prefix}{a:016x}{:08x}", b as u32)
@@ -377,13 +424,18 @@ struct LogLine {
 
 impl LogLine {
     fn route(&self) -> String {
-        format!("{} → {} effort={} stream={}", self.claude_model, self.upstream_model, self.effort, self.stream)
+        format!(
+            "{} → {} effort={} stream={}",
+            self.claude_model, self.upstream_model, self.effort, self.stream
+        )
     }
 
     fn done(&self, status: u16, tr: &StreamTranslator) {
         let u = tr.usage;
         let total_in = u.input_tokens + u.cache_read_input_tokens;
-        let hit = if total_in > 0 { u.cache_read_input_tokens * 100 / total_in } else { 0 };
+        let hit = (u.cache_read_input_tokens * 100)
+            .checked_div(total_in)
+            .unwrap_or(0);
         log::info!(
             "{} {status} {} ms first_byte={} ms in={} cached={} ({hit}%) out={} tools={} stop={}",
             self.route(),
@@ -398,6 +450,12 @@ impl LogLine {
     }
 
     fn error(&self, e: &Error) {
-        log::warn!("{} {} {} ms {}: {e}", self.route(), e.status(), self.started.elapsed().as_millis(), e.kind());
+        log::warn!(
+            "{} {} {} ms {}: {e}",
+            self.route(),
+            e.status(),
+            self.started.elapsed().as_millis(),
+            e.kind()
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! `upstream` and `auth` do the I/O. A thread serves each request, with blocking reads upstream
 //! and one chunked write (and flush) per translated event downstream.
 
-#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod anthropic;
 pub mod auth;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     if let Err(e) = logger.init() {
         eprintln!("codex-claude-proxy: cannot start logging: {e}");
     }
-    let running = match codex_claude_proxy::start(cfg) {
+    let running = match codex_claude_proxy::start(*cfg) {
         Ok(r) => r,
         Err(e) => {
             log::error!("cannot listen: {e}");

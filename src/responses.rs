@@ -39,10 +39,23 @@ pub struct Reasoning {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Item {
-    Message { role: &'static str, content: Vec<Part> },
-    FunctionCall { name: String, arguments: String, call_id: String },
-    FunctionCallOutput { call_id: String, output: Output },
-    Reasoning { summary: Vec<Summary>, encrypted_content: String },
+    Message {
+        role: &'static str,
+        content: Vec<Part>,
+    },
+    FunctionCall {
+        name: String,
+        arguments: String,
+        call_id: String,
+    },
+    FunctionCallOutput {
+        call_id: String,
+        output: Output,
+    },
+    Reasoning {
+        summary: Vec<Summary>,
+        encrypted_content: String,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -92,7 +105,10 @@ pub enum Event<'a> {
     ItemAdded { item: OutItem },
     #[serde(rename = "response.output_item.done")]
     ItemDone { item: OutItem },
-    #[serde(rename = "response.output_text.delta", alias = "response.refusal.delta")]
+    #[serde(
+        rename = "response.output_text.delta",
+        alias = "response.refusal.delta"
+    )]
     TextDelta {
         #[serde(borrow)]
         item_id: Cow<'a, str>,
@@ -215,17 +231,29 @@ mod tests {
             r#"{"type":"response.completed","response":{"id":"r","usage":{"input_tokens":10,"input_tokens_details":null,"output_tokens":3,"total_tokens":13}}}"#,
         )
         .unwrap();
-        assert!(matches!(e, Event::Completed { response } if response.usage.as_ref().unwrap().input_tokens == 10));
+        assert!(
+            matches!(e, Event::Completed { response } if response.usage.as_ref().unwrap().input_tokens == 10)
+        );
     }
 
     #[test]
     fn items_serialize_without_ids() {
-        let item = Item::FunctionCall { name: "Bash".into(), arguments: "{}".into(), call_id: "call_1".into() };
+        let item = Item::FunctionCall {
+            name: "Bash".into(),
+            arguments: "{}".into(),
+            call_id: "call_1".into(),
+        };
         assert_eq!(
             serde_json::to_string(&item).unwrap(),
             r#"{"type":"function_call","name":"Bash","arguments":"{}","call_id":"call_1"}"#
         );
-        let out = Item::FunctionCallOutput { call_id: "c".into(), output: Output::Text("hi".into()) };
-        assert_eq!(serde_json::to_string(&out).unwrap(), r#"{"type":"function_call_output","call_id":"c","output":"hi"}"#);
+        let out = Item::FunctionCallOutput {
+            call_id: "c".into(),
+            output: Output::Text("hi".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            r#"{"type":"function_call_output","call_id":"c","output":"hi"}"#
+        );
     }
 }

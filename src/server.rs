@@ -54,33 +54,51 @@ impl Running {
 pub fn start(cfg: Config) -> io::Result<Running> {
     let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))?;
     let addr = listener.local_addr()?;
-    let server = Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
+    let server =
+        Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
     let agent = upstream::agent(&cfg);
     let app = Arc::new(App {
-        map: ModelMap { thinking: cfg.thinking_model.clone(), big: cfg.big_model.clone(), small: cfg.small_model.clone() },
+        map: ModelMap {
+            thinking: cfg.thinking_model.clone(),
+            big: cfg.big_model.clone(),
+            small: cfg.small_model.clone(),
+        },
         upstream: Upstream::new(&cfg, agent),
         cfg,
         active: AtomicUsize::new(0),
     });
     let accept = {
         let (server, app) = (Arc::clone(&server), Arc::clone(&app));
-        std::thread::Builder::new().name("accept".into()).spawn(move || accept_loop(&server, &app))?
+        std::thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || accept_loop(&server, &app))?
     };
-    Ok(Running { addr, app, server, accept: Some(accept) })
+    Ok(Running {
+        addr,
+        app,
+        server,
+        accept: Some(accept),
+    })
 }
 
 /// Start-up report: where we listen, how to point Claude Code here, and what looks wrong (no
 /// login, an exposed address without a key, mapped models the account does not offer).
 pub fn announce(running: &Running) {
     let app = &running.app;
-    log::info!("codex-claude-proxy {} listening on http://{}", env!("CARGO_PKG_VERSION"), running.addr);
+    log::info!(
+        "codex-claude-proxy {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        running.addr
+    );
     log::info!(
         "use it with: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_AUTH_TOKEN=sk-proxy claude",
         running.addr
     );
     log::info!(
         "models: opus → {}, sonnet/other → {}, haiku → {}",
-        app.map.thinking, app.map.big, app.map.small
+        app.map.thinking,
+        app.map.big,
+        app.map.small
     );
     if !running.addr.ip().is_loopback() && app.cfg.api_key.is_none() {
         log::warn!(
@@ -95,19 +113,24 @@ pub fn announce(running: &Running) {
     }
     let app = Arc::clone(app);
     // The model list needs a network round trip; don't hold up the listener for it.
-    let _ = std::thread::Builder::new().name("models".into()).spawn(move || {
-        let list = app.upstream.models();
-        if list.is_empty() {
-            log::warn!("could not read the backend's model list; model names are not checked");
-            return;
-        }
-        for slug in [&app.map.thinking, &app.map.big, &app.map.small] {
-            if !list.iter().any(|m| &m.slug == slug) {
-                let names: Vec<&str> = list.iter().map(|m| m.slug.as_str()).collect();
-                log::warn!("model {slug} is not offered to this account; available: {}", names.join(", "));
+    let _ = std::thread::Builder::new()
+        .name("models".into())
+        .spawn(move || {
+            let list = app.upstream.models();
+            if list.is_empty() {
+                log::warn!("could not read the backend's model list; model names are not checked");
+                return;
             }
-        }
-    });
+            for slug in [&app.map.thinking, &app.map.big, &app.map.small] {
+                if !list.iter().any(|m| &m.slug == slug) {
+                    let names: Vec<&str> = list.iter().map(|m| m.slug.as_str()).collect();
+                    log::warn!(
+                        "model {slug} is not offered to this account; available: {}",
+                        names.join(", ")
+                    );
+                }
+            }
+        });
 }
 
 fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
@@ -115,16 +138,25 @@ fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
         // Over the cap: answer at once on this thread rather than queue a hang.
         if app.active.fetch_add(1, Ordering::SeqCst) >= app.cfg.max_connections {
             app.active.fetch_sub(1, Ordering::SeqCst);
-            let err = Error::Overloaded("the proxy is at its connection limit; retry shortly".into());
-            log::warn!("{} {} -> 529 (connection limit {})", request.method(), request.url(), app.cfg.max_connections);
+            let err =
+                Error::Overloaded("the proxy is at its connection limit; retry shortly".into());
+            log::warn!(
+                "{} {} -> 529 (connection limit {})",
+                request.method(),
+                request.url(),
+                app.cfg.max_connections
+            );
             respond_error(request, &err);
             continue;
         }
         let app2 = Arc::clone(app);
-        let spawned = std::thread::Builder::new().name("request".into()).stack_size(1 << 20).spawn(move || {
-            let _guard = Active(&app2.active);
-            route(request, &app2);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("request".into())
+            .stack_size(1 << 20)
+            .spawn(move || {
+                let _guard = Active(&app2.active);
+                route(request, &app2);
+            });
         if let Err(e) = spawned {
             app.active.fetch_sub(1, Ordering::SeqCst);
             log::error!("cannot start a request thread: {e}");
@@ -150,19 +182,21 @@ fn route(request: Request, app: &App) {
         return;
     }
     let protected = path.starts_with("/v1/");
-    if protected {
-        if let Err(e) = check_api_key(&request, app) {
-            log::warn!("{method} {path} -> 401 (missing or wrong proxy API key)");
-            respond_error(request, &e);
-            return;
-        }
+    if protected && let Err(e) = check_api_key(&request, app) {
+        log::warn!("{method} {path} -> 401 (missing or wrong proxy API key)");
+        respond_error(request, &e);
+        return;
     }
     match (&method, path.as_str()) {
         (Method::Post, "/v1/messages") => handler::messages(request, app),
         (Method::Post, "/v1/messages/count_tokens") => handler::count_tokens(request, app),
         (Method::Get, "/v1/models") => handler::models(request, app),
         (Method::Get, "/health") => handler::health(request, app),
-        (Method::Get, "/") => respond_json(request, 200, br#"{"status":"ok","service":"codex-claude-proxy"}"#.to_vec()),
+        (Method::Get, "/") => respond_json(
+            request,
+            200,
+            br#"{"status":"ok","service":"codex-claude-proxy"}"#.to_vec(),
+        ),
         _ => {
             let err = Error::NotFound(format!("no route for {method} {path}"));
             log::debug!("{err}");
@@ -172,20 +206,26 @@ fn route(request: Request, app: &App) {
 }
 
 fn check_api_key(request: &Request, app: &App) -> Result<(), Error> {
-    let Some(key) = &app.cfg.api_key else { return Ok(()) };
+    let Some(key) = &app.cfg.api_key else {
+        return Ok(());
+    };
     let presented = request.headers().iter().find_map(|h| {
         let v = h.value.as_str();
         if h.field.equiv("x-api-key") {
             Some(v)
         } else if h.field.equiv("authorization") {
-            v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
         } else {
             None
         }
     });
     match presented {
         Some(p) if constant_time_eq(p.as_bytes(), key.as_bytes()) => Ok(()),
-        _ => Err(Error::Auth("invalid proxy API key: send the PROXY_API_KEY value as x-api-key or Bearer token".into())),
+        _ => Err(Error::Auth(
+            "invalid proxy API key: send the PROXY_API_KEY value as x-api-key or Bearer token"
+                .into(),
+        )),
     }
 }
 
@@ -231,9 +271,13 @@ pub fn respond_json(request: Request, status: u16, body: Vec<u8>) {
 /// Sends an error as an Anthropic error body with its status (and `retry-after`).
 pub fn respond_error(request: Request, err: &Error) {
     let mut resp = Response::from_data(err.to_json()).with_status_code(err.status());
-    for h in [header("Content-Type", "application/json"), err.retry_after().and_then(|s| header("retry-after", &s.to_string()))]
-        .into_iter()
-        .flatten()
+    for h in [
+        header("Content-Type", "application/json"),
+        err.retry_after()
+            .and_then(|s| header("retry-after", &s.to_string())),
+    ]
+    .into_iter()
+    .flatten()
     {
         resp.add_header(h);
     }

@@ -70,7 +70,11 @@ impl<R: BufRead> SseReader<R> {
                     self.data.pop();
                 }
                 self.has_data = true;
-                return Ok(Some(Event { event: &self.event, data: &self.data, comment: false }));
+                return Ok(Some(Event {
+                    event: &self.event,
+                    data: &self.data,
+                    comment: false,
+                }));
             }
             let mut line: &[u8] = &self.line;
             if line.last() == Some(&b'\n') {
@@ -92,11 +96,19 @@ impl<R: BufRead> SseReader<R> {
                 self.data.pop(); // the trailing '\n' appended after the last data line
                 self.has_data = true;
                 self.line.clear();
-                return Ok(Some(Event { event: &self.event, data: &self.data, comment: false }));
+                return Ok(Some(Event {
+                    event: &self.event,
+                    data: &self.data,
+                    comment: false,
+                }));
             }
             if line[0] == b':' {
                 self.line.clear();
-                return Ok(Some(Event { event: "", data: "", comment: true }));
+                return Ok(Some(Event {
+                    event: "",
+                    data: "",
+                    comment: true,
+                }));
             }
             let (name, value) = match line.iter().position(|&b| b == b':') {
                 Some(i) => {
@@ -143,7 +155,10 @@ impl<R: BufRead> SseReader<R> {
                 self.line.clear();
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("upstream sent an event line longer than {} bytes", self.max_line),
+                    format!(
+                        "upstream sent an event line longer than {} bytes",
+                        self.max_line
+                    ),
                 ));
             }
             if done {
@@ -246,7 +261,14 @@ mod tests {
     fn resumes_after_read_errors_without_losing_bytes() {
         let input = b"event: a\ndata: {\"x\":1}\n\nevent: b\ndata: 2\n\n";
         let mut r = SseReader::new(
-            io::BufReader::with_capacity(1, Trickle { data: input, pos: 0, fail_next: false }),
+            io::BufReader::with_capacity(
+                1,
+                Trickle {
+                    data: input,
+                    pos: 0,
+                    fail_next: false,
+                },
+            ),
             1 << 20,
         );
         let mut got = Vec::new();
@@ -291,7 +313,10 @@ mod tests {
 
     #[test]
     fn truncated_final_event_is_returned() {
-        assert_eq!(collect(b"event: a\ndata: 1"), vec![("a".into(), "1".into())]);
+        assert_eq!(
+            collect(b"event: a\ndata: 1"),
+            vec![("a".into(), "1".into())]
+        );
     }
 
     #[test]

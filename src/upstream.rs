@@ -81,8 +81,14 @@ impl Upstream {
             let result = self
                 .agent
                 .post(&self.url)
-                .header("Authorization", &format!("Bearer {}", creds.access_token.expose()))
-                .header("chatgpt-account-id", creds.account_id.as_deref().unwrap_or(""))
+                .header(
+                    "Authorization",
+                    &format!("Bearer {}", creds.access_token.expose()),
+                )
+                .header(
+                    "chatgpt-account-id",
+                    creds.account_id.as_deref().unwrap_or(""),
+                )
                 .header("OpenAI-Beta", "responses=experimental")
                 .header("originator", "codex_cli_rs")
                 .header("version", CLIENT_VERSION)
@@ -125,11 +131,10 @@ impl Upstream {
 
     /// The backend's model list, fetched at most once per hour; empty when it cannot be read.
     pub fn models(&self) -> Vec<ModelInfo> {
-        if let Ok(guard) = self.models.read() {
-            if let Some((at, list)) = guard.as_ref().filter(|(at, _)| at.elapsed() < MODELS_TTL) {
-                let _ = at;
-                return list.clone();
-            }
+        if let Ok(guard) = self.models.read()
+            && let Some((_, list)) = guard.as_ref().filter(|(at, _)| at.elapsed() < MODELS_TTL)
+        {
+            return list.clone();
         }
         match self.fetch_models() {
             Ok(list) => {
@@ -147,7 +152,11 @@ impl Upstream {
 
     /// The cached model list without fetching (empty if never fetched).
     pub fn cached_models(&self) -> Vec<ModelInfo> {
-        self.models.read().ok().and_then(|g| g.as_ref().map(|(_, l)| l.clone())).unwrap_or_default()
+        self.models
+            .read()
+            .ok()
+            .and_then(|g| g.as_ref().map(|(_, l)| l.clone()))
+            .unwrap_or_default()
     }
 
     fn fetch_models(&self) -> Result<Vec<ModelInfo>, Error> {
@@ -159,8 +168,14 @@ impl Upstream {
         let resp = self
             .agent
             .get(&self.models_url)
-            .header("Authorization", &format!("Bearer {}", creds.access_token.expose()))
-            .header("chatgpt-account-id", creds.account_id.as_deref().unwrap_or(""))
+            .header(
+                "Authorization",
+                &format!("Bearer {}", creds.access_token.expose()),
+            )
+            .header(
+                "chatgpt-account-id",
+                creds.account_id.as_deref().unwrap_or(""),
+            )
             .header("originator", "codex_cli_rs")
             .header("Accept", "application/json")
             .call()
@@ -174,8 +189,10 @@ impl Upstream {
             .limit(8 << 20)
             .read_to_string()
             .map_err(transport_error)?;
-        let list: List = serde_json::from_str(&text)
-            .map_err(|e| Error::Upstream { status: 502, message: format!("unreadable model list: {e}") })?;
+        let list: List = serde_json::from_str(&text).map_err(|e| Error::Upstream {
+            status: 502,
+            message: format!("unreadable model list: {e}"),
+        })?;
         Ok(list.models)
     }
 }
@@ -183,29 +200,42 @@ impl Upstream {
 fn error_from_response(resp: ureq::http::Response<ureq::Body>) -> Error {
     let status = resp.status().as_u16();
     let mut body = String::new();
-    let _ = resp.into_body().into_reader().take(MAX_ERROR_BODY).read_to_string(&mut body);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let _ = resp
+        .into_body()
+        .into_reader()
+        .take(MAX_ERROR_BODY)
+        .read_to_string(&mut body);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     Error::from_upstream(status, &body, now)
 }
 
 /// Maps a transport failure; connect failures are `Overloaded` (retryable, 529 to the client).
 pub fn transport_error(e: ureq::Error) -> Error {
     match e {
-        ureq::Error::Timeout(t) => Error::Timeout(format!("the ChatGPT backend did not answer in time ({t})")),
+        ureq::Error::Timeout(t) => {
+            Error::Timeout(format!("the ChatGPT backend did not answer in time ({t})"))
+        }
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
             Error::Overloaded(format!("cannot reach the ChatGPT backend: {e}"))
         }
         ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             Error::Overloaded(format!("cannot reach the ChatGPT backend: {e}"))
         }
-        other => Error::Upstream { status: 502, message: format!("upstream connection failed: {other}") },
+        other => Error::Upstream {
+            status: 502,
+            message: format!("upstream connection failed: {other}"),
+        },
     }
 }
 
 /// 200 ms, 400 ms, … with ±25 % jitter so parallel retries spread out.
 fn backoff(attempt: u32) -> Duration {
     let base = 200u64 << attempt.min(6);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let jitter = u64::from(nanos % 500) as i64 - 250; // -250..250 per mille of a half
     Duration::from_millis((base as i64 + base as i64 * jitter / 1000) as u64)
 }

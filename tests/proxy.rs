@@ -22,30 +22,58 @@ fn streams_text_with_anthropic_grammar() {
     let p = proxy(&mock, &home, |_| {});
     let a = post_messages(p.addr, &simple());
     assert_eq!(a.status, 200);
-    assert!(a.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert!(
+        a.header("content-type")
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let evs = a.events();
     let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["message_start", "content_block_start", "content_block_delta", "content_block_delta", "content_block_delta",
-         "content_block_stop", "message_delta", "message_stop"]
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
     );
     assert_eq!(evs[0].1["message"]["model"], "claude-sonnet-4-5");
-    let text: String = evs.iter().filter_map(|(_, d)| d["delta"]["text"].as_str()).collect();
+    let text: String = evs
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["text"].as_str())
+        .collect();
     assert_eq!(text, "Hello!");
     assert_eq!(evs[6].1["delta"]["stop_reason"], "end_turn");
-    assert_eq!(evs[6].1["usage"], json!({"input_tokens":60,"cache_creation_input_tokens":0,"cache_read_input_tokens":40,"output_tokens":7}));
+    assert_eq!(
+        evs[6].1["usage"],
+        json!({"input_tokens":60,"cache_creation_input_tokens":0,"cache_read_input_tokens":40,"output_tokens":7})
+    );
     // What went upstream.
     let up = mock.last();
-    assert_eq!(up.header("authorization").unwrap(), format!("Bearer {}", jwt(4_000_000_000)));
+    assert_eq!(
+        up.header("authorization").unwrap(),
+        format!("Bearer {}", jwt(4_000_000_000))
+    );
     assert_eq!(up.header("chatgpt-account-id"), Some("acc-1"));
     assert_eq!(up.header("originator"), Some("codex_cli_rs"));
     assert_eq!(up.header("openai-beta"), Some("responses=experimental"));
     assert_eq!(up.header("accept"), Some("text/event-stream"));
     assert!(up.header("session_id").is_some_and(|s| !s.is_empty()));
-    assert!(up.header("user-agent").unwrap().contains("codex-claude-proxy/"));
+    assert!(
+        up.header("user-agent")
+            .unwrap()
+            .contains("codex-claude-proxy/")
+    );
     let body = up.json();
-    assert_eq!((body["stream"].clone(), body["store"].clone()), (json!(true), json!(false)));
+    assert_eq!(
+        (body["stream"].clone(), body["store"].clone()),
+        (json!(true), json!(false))
+    );
     assert!(body.get("max_tokens").is_none());
     p.stop();
 }
@@ -82,10 +110,19 @@ fn tool_loop_round_trip_with_image_result() {
     req["tools"] = json!([{"name":"Read","description":"read","input_schema":{"type":"object","properties":{"file_path":{"type":"string"}}}}]);
     let a = post_messages(p.addr, &req);
     let evs = a.events();
-    let tool = evs.iter().find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use").unwrap();
-    let (id, name) = (tool.1["content_block"]["id"].as_str().unwrap(), tool.1["content_block"]["name"].as_str().unwrap());
+    let tool = evs
+        .iter()
+        .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
+        .unwrap();
+    let (id, name) = (
+        tool.1["content_block"]["id"].as_str().unwrap(),
+        tool.1["content_block"]["name"].as_str().unwrap(),
+    );
     assert_eq!(name, "Read");
-    let args: String = evs.iter().filter_map(|(_, d)| d["delta"]["partial_json"].as_str()).collect();
+    let args: String = evs
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["partial_json"].as_str())
+        .collect();
     let input: Value = serde_json::from_str(&args).unwrap();
     // Turn 2: Claude Code replays the call and sends the result with an image.
     req["messages"] = json!([{"role":"user","content":"read the png"},
@@ -100,8 +137,14 @@ fn tool_loop_round_trip_with_image_result() {
     assert_eq!(input[1]["name"], "Read");
     assert_eq!(input[2]["type"], "function_call_output");
     assert_eq!(input[2]["call_id"], id);
-    assert_eq!(input[2]["output"][0], json!({"type":"input_image","image_url":"data:image/png;base64,iVBORw0KGgo="}));
-    assert!(input.iter().all(|i| i.get("id").is_none()), "no item ids upstream");
+    assert_eq!(
+        input[2]["output"][0],
+        json!({"type":"input_image","image_url":"data:image/png;base64,iVBORw0KGgo="})
+    );
+    assert!(
+        input.iter().all(|i| i.get("id").is_none()),
+        "no item ids upstream"
+    );
     p.stop();
 }
 
@@ -113,9 +156,19 @@ fn system_role_messages_become_developer() {
     let a = post_messages(p.addr, &cc_request("01-plain-text"));
     assert_eq!(a.status, 200, "{}", a.text());
     let body = mock.last().json();
-    let roles: Vec<&str> = body["input"].as_array().unwrap().iter().filter_map(|i| i["role"].as_str()).collect();
+    let roles: Vec<&str> = body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["role"].as_str())
+        .collect();
     assert_eq!(roles, ["user", "developer"]);
-    assert!(!body["instructions"].as_str().unwrap().contains("x-anthropic-billing-header"));
+    assert!(
+        !body["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("x-anthropic-billing-header")
+    );
     p.stop();
 }
 
@@ -126,14 +179,30 @@ fn first_event_arrives_while_upstream_is_silent() {
     // created, item added, first delta — then 1.5 s of silence — then the rest.
     let head = events[..3].concat();
     let tail = events[3..].concat();
-    let mock = Mock::start(move |_, _| Reply::slow_sse(vec![(Duration::ZERO, head.clone()), (Duration::from_millis(1500), tail.clone())]));
+    let mock = Mock::start(move |_, _| {
+        Reply::slow_sse(vec![
+            (Duration::ZERO, head.clone()),
+            (Duration::from_millis(1500), tail.clone()),
+        ])
+    });
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |_| {});
     let a = post_messages(p.addr, &simple());
-    let first_text = a.chunks.iter().find(|(_, c)| String::from_utf8_lossy(c).contains("\"first\"")).unwrap().0;
-    assert!(first_text < Duration::from_millis(1000), "first delta took {first_text:?}: buffered");
+    let first_text = a
+        .chunks
+        .iter()
+        .find(|(_, c)| String::from_utf8_lossy(c).contains("\"first\""))
+        .unwrap()
+        .0;
+    assert!(
+        first_text < Duration::from_millis(1000),
+        "first delta took {first_text:?}: buffered"
+    );
     let last = a.chunks.last().unwrap().0;
-    assert!(last >= Duration::from_millis(1400), "the rest came after the pause");
+    assert!(
+        last >= Duration::from_millis(1400),
+        "the rest came after the pause"
+    );
     p.stop();
 }
 
@@ -143,17 +212,30 @@ fn pings_while_the_model_thinks() {
     let events: Vec<String> = full.split_inclusive("\n\n").map(str::to_owned).collect();
     let head = events[0].clone(); // response.created only
     let tail = events[1..].concat();
-    let mock = Mock::start(move |_, _| Reply::slow_sse(vec![(Duration::ZERO, head.clone()), (Duration::from_millis(1200), tail.clone())]));
+    let mock = Mock::start(move |_, _| {
+        Reply::slow_sse(vec![
+            (Duration::ZERO, head.clone()),
+            (Duration::from_millis(1200), tail.clone()),
+        ])
+    });
     let home = CodexHome::valid();
-    let p = proxy(&mock, &home, |c| c.ping_interval = Duration::from_millis(200));
+    let p = proxy(&mock, &home, |c| {
+        c.ping_interval = Duration::from_millis(200)
+    });
     let a = post_messages(p.addr, &simple());
     assert_eq!(a.status, 200);
     let evs = a.events();
-    assert_eq!(evs[0].0, "message_start", "message_start comes first, even before content");
+    assert_eq!(
+        evs[0].0, "message_start",
+        "message_start comes first, even before content"
+    );
     let pings = evs.iter().filter(|(n, _)| n == "ping").count();
     assert!(pings >= 3, "{pings} pings in 1.2 s of silence");
     let first = a.chunks[0].0;
-    assert!(first < Duration::from_millis(800), "first bytes after {first:?}");
+    assert!(
+        first < Duration::from_millis(800),
+        "first bytes after {first:?}"
+    );
     assert_eq!(evs.last().unwrap().0, "message_stop");
     p.stop();
 }
@@ -172,9 +254,17 @@ fn client_disconnect_closes_the_upstream() {
         Reply::slow_sse(parts)
     });
     let home = CodexHome::valid();
-    let p = proxy(&mock, &home, |c| c.ping_interval = Duration::from_millis(200));
+    let p = proxy(&mock, &home, |c| {
+        c.ping_interval = Duration::from_millis(200)
+    });
     let mut s = TcpStream::connect(p.addr).unwrap();
-    send(&mut s, "POST", "/v1/messages", &[("Content-Type", "application/json")], simple().to_string().as_bytes());
+    send(
+        &mut s,
+        "POST",
+        "/v1/messages",
+        &[("Content-Type", "application/json")],
+        simple().to_string().as_bytes(),
+    );
     let mut buf = [0u8; 512];
     std::io::Read::read(&mut s, &mut buf).unwrap(); // the stream has started
     drop(s);
@@ -182,15 +272,25 @@ fn client_disconnect_closes_the_upstream() {
     while mock.write_failures.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(mock.write_failures.load(Ordering::SeqCst), 1, "the proxy should drop the upstream connection");
-    assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
+    assert_eq!(
+        mock.write_failures.load(Ordering::SeqCst),
+        1,
+        "the proxy should drop the upstream connection"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
     p.stop();
 }
 
 fn expired_home() -> CodexHome {
-    CodexHome::new(json!({"auth_mode":"chatgpt","OPENAI_API_KEY":null,"custom_field":{"kept":true},
+    CodexHome::new(
+        json!({"auth_mode":"chatgpt","OPENAI_API_KEY":null,"custom_field":{"kept":true},
         "tokens":{"id_token":jwt(1),"access_token":jwt(1000),"refresh_token":"rt-old","account_id":"acc-1","extra":"kept too"},
-        "last_refresh":"2020-01-01T00:00:00Z"}))
+        "last_refresh":"2020-01-01T00:00:00Z"}),
+    )
 }
 
 #[test]
@@ -209,9 +309,23 @@ fn expired_token_is_refreshed_and_saved_atomically() {
     assert_eq!(saved["custom_field"], json!({"kept": true}));
     assert_ne!(saved["last_refresh"], "2020-01-01T00:00:00Z");
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(home.auth_path()).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::read_dir(&home.dir).unwrap().count(), 1, "no temp files left");
-    assert_eq!(mock.last().header("authorization").unwrap(), format!("Bearer {}", jwt(4_000_000_000)));
+    assert_eq!(
+        std::fs::metadata(home.auth_path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_dir(&home.dir).unwrap().count(),
+        1,
+        "no temp files left"
+    );
+    assert_eq!(
+        mock.last().header("authorization").unwrap(),
+        format!("Bearer {}", jwt(4_000_000_000))
+    );
     p.stop();
 }
 
@@ -219,12 +333,17 @@ fn expired_token_is_refreshed_and_saved_atomically() {
 fn upstream_401_refreshes_once_and_retries() {
     let mock = Mock::start(|seen, _| {
         if seen.header("authorization") == Some(&format!("Bearer {}", jwt(3_999_999_999))) {
-            Reply::json(401, json!({"error":{"message":"Provided authentication token is expired.","code":"token_expired"}}))
+            Reply::json(
+                401,
+                json!({"error":{"message":"Provided authentication token is expired.","code":"token_expired"}}),
+            )
         } else {
             Reply::sse(text_stream(&["ok"]))
         }
     });
-    let home = CodexHome::new(json!({"tokens":{"access_token":jwt(3_999_999_999),"refresh_token":"rt","account_id":"a"}}));
+    let home = CodexHome::new(
+        json!({"tokens":{"access_token":jwt(3_999_999_999),"refresh_token":"rt","account_id":"a"}}),
+    );
     let p = proxy(&mock, &home, |_| {});
     let a = post_messages(p.addr, &simple());
     assert_eq!(a.status, 200, "{}", a.text());
@@ -235,14 +354,28 @@ fn upstream_401_refreshes_once_and_retries() {
 
 #[test]
 fn a_401_after_refresh_is_an_authentication_error() {
-    let mock = Mock::start(|_, _| Reply::json(401, json!({"error":{"message":"nope","code":"token_expired"}})));
+    let mock = Mock::start(|_, _| {
+        Reply::json(
+            401,
+            json!({"error":{"message":"nope","code":"token_expired"}}),
+        )
+    });
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |_| {});
     let a = post_messages(p.addr, &simple());
     assert_eq!(a.status, 401);
     assert_eq!(a.json()["error"]["type"], "authentication_error");
-    assert!(a.json()["error"]["message"].as_str().unwrap().contains("codex login"));
-    assert_eq!(mock.refreshes.load(Ordering::SeqCst), 1, "one refresh, no loop");
+    assert!(
+        a.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("codex login")
+    );
+    assert_eq!(
+        mock.refreshes.load(Ordering::SeqCst),
+        1,
+        "one refresh, no loop"
+    );
     p.stop();
 }
 
@@ -252,13 +385,18 @@ fn concurrent_requests_share_one_refresh() {
         |_, _| Reply::sse(text_stream(&["ok"])),
         |_| {
             std::thread::sleep(Duration::from_millis(300));
-            Reply::json(200, json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new"}))
+            Reply::json(
+                200,
+                json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new"}),
+            )
         },
     );
     let home = expired_home();
     let p = proxy(&mock, &home, |_| {});
     let addr = p.addr;
-    let threads: Vec<_> = (0..8).map(|_| std::thread::spawn(move || post_messages(addr, &simple()).status)).collect();
+    let threads: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || post_messages(addr, &simple()).status))
+        .collect();
     for t in threads {
         assert_eq!(t.join().unwrap(), 200);
     }
@@ -270,7 +408,12 @@ fn concurrent_requests_share_one_refresh() {
 fn failed_refresh_leaves_the_file_untouched() {
     let mock = Mock::start_with_refresh(
         |_, _| Reply::sse(text_stream(&["ok"])),
-        |_| Reply::json(401, json!({"error":{"code":"refresh_token_reused","message":"already used"}})),
+        |_| {
+            Reply::json(
+                401,
+                json!({"error":{"code":"refresh_token_reused","message":"already used"}}),
+            )
+        },
     );
     let home = expired_home();
     let before = std::fs::read(home.auth_path()).unwrap();
@@ -278,7 +421,10 @@ fn failed_refresh_leaves_the_file_untouched() {
     let a = post_messages(p.addr, &simple());
     assert_eq!(a.status, 401);
     let msg = a.json()["error"]["message"].as_str().unwrap().to_owned();
-    assert!(msg.contains("refresh_token_reused") && msg.contains("codex login"), "{msg}");
+    assert!(
+        msg.contains("refresh_token_reused") && msg.contains("codex login"),
+        "{msg}"
+    );
     assert_eq!(std::fs::read(home.auth_path()).unwrap(), before);
     p.stop();
 }
@@ -309,7 +455,12 @@ fn missing_token_file_says_run_codex_login() {
     let e = a.json();
     assert_eq!(e["type"], "error");
     assert_eq!(e["error"]["type"], "authentication_error");
-    assert!(e["error"]["message"].as_str().unwrap().contains("codex login"));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("codex login")
+    );
     assert!(mock.requests().is_empty());
     p.stop();
 }
@@ -330,7 +481,13 @@ fn malformed_bodies_are_400_and_the_next_request_works() {
         br#"{"model":"m","messages":[],"max_tokens":1e999}"#,
     ];
     for body in bad {
-        let a = call(p.addr, "POST", "/v1/messages", &[("Content-Type", "application/json")], body);
+        let a = call(
+            p.addr,
+            "POST",
+            "/v1/messages",
+            &[("Content-Type", "application/json")],
+            body,
+        );
         assert_eq!(a.status, 400, "{:?}", String::from_utf8_lossy(body));
         let e = a.json();
         assert_eq!(e["error"]["type"], "invalid_request_error");
@@ -355,13 +512,22 @@ fn routes_and_not_found() {
     let h = call(p.addr, "GET", "/health", &[], b"");
     assert_eq!(h.status, 200);
     assert_eq!(h.json()["auth"]["ok"], true);
-    assert!(!h.text().contains(&jwt(4_000_000_000)), "no token in /health");
+    assert!(
+        !h.text().contains(&jwt(4_000_000_000)),
+        "no token in /health"
+    );
     let a = call(p.addr, "GET", "/v1/nothing", &[], b"");
     assert_eq!(a.status, 404);
     assert_eq!(a.json()["error"]["type"], "not_found_error");
     let m = call(p.addr, "GET", "/v1/models", &[], b"");
     assert_eq!(m.status, 200);
-    assert!(m.json()["data"].as_array().unwrap().iter().any(|d| d["id"] == "claude-opus-5-5"));
+    assert!(
+        m.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == "claude-opus-5-5")
+    );
     p.stop();
 }
 
@@ -371,7 +537,13 @@ fn count_tokens_estimates_the_translated_request() {
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |_| {});
     let body = cc_request("10-count-tokens.count-tokens");
-    let a = call(p.addr, "POST", "/v1/messages/count_tokens?beta=true", &[], body.to_string().as_bytes());
+    let a = call(
+        p.addr,
+        "POST",
+        "/v1/messages/count_tokens?beta=true",
+        &[],
+        body.to_string().as_bytes(),
+    );
     assert_eq!(a.status, 200, "{}", a.text());
     let n = a.json()["input_tokens"].as_u64().unwrap();
     assert!(n > 5_000 && n < 20_000, "{n}");
@@ -382,9 +554,27 @@ fn count_tokens_estimates_the_translated_request() {
 #[test]
 fn upstream_errors_map_to_anthropic_errors() {
     let cases: Vec<(u16, Value, u16, &str)> = vec![
-        (429, serde_json::from_slice(&fixture("upstream/error_429_usage_limit_reached.json")).unwrap(), 429, "rate_limit_error"),
-        (400, serde_json::from_slice(&fixture("upstream/error_400_model_not_supported.json")).unwrap(), 400, "invalid_request_error"),
-        (400, serde_json::from_slice(&fixture("upstream/error_400_context_length_exceeded.json")).unwrap(), 400, "invalid_request_error"),
+        (
+            429,
+            serde_json::from_slice(&fixture("upstream/error_429_usage_limit_reached.json"))
+                .unwrap(),
+            429,
+            "rate_limit_error",
+        ),
+        (
+            400,
+            serde_json::from_slice(&fixture("upstream/error_400_model_not_supported.json"))
+                .unwrap(),
+            400,
+            "invalid_request_error",
+        ),
+        (
+            400,
+            serde_json::from_slice(&fixture("upstream/error_400_context_length_exceeded.json"))
+                .unwrap(),
+            400,
+            "invalid_request_error",
+        ),
         (403, json!({"detail":"forbidden"}), 403, "permission_error"),
         (500, json!({"error":{"message":"boom"}}), 500, "api_error"),
     ];
@@ -394,16 +584,28 @@ fn upstream_errors_map_to_anthropic_errors() {
         let home = CodexHome::valid();
         let p = proxy(&mock, &home, |_| {});
         let a = post_messages(p.addr, &simple());
-        assert_eq!((a.status, a.json()["error"]["type"].as_str().unwrap()), (want, kind), "{body}");
+        assert_eq!(
+            (a.status, a.json()["error"]["type"].as_str().unwrap()),
+            (want, kind),
+            "{body}"
+        );
         if status == 429 {
             assert!(a.header("retry-after").is_some());
         }
         if kind == "invalid_request_error" && body.to_string().contains("context window") {
-            assert!(a.json()["error"]["message"].as_str().unwrap().starts_with("prompt is too long"));
+            assert!(
+                a.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("prompt is too long")
+            );
         }
         if body.to_string().contains("not supported") {
             let msg = a.json()["error"]["message"].as_str().unwrap().to_owned();
-            assert!(msg.contains("CODEX_BIG_MODEL") && msg.contains("gpt-5.6-terra"), "{msg}");
+            assert!(
+                msg.contains("CODEX_BIG_MODEL") && msg.contains("gpt-5.6-terra"),
+                "{msg}"
+            );
         }
         p.stop();
     }
@@ -414,7 +616,9 @@ fn failures_inside_the_stream_become_error_events() {
     // Content first, then the upstream fails: the 200 is already out, so an `error` event.
     let mut body = text_stream(&["partial"]);
     body.truncate(body.find("event: response.output_item.done").unwrap());
-    body.push_str(&String::from_utf8(fixture("upstream/response_failed_server_error.sse")).unwrap());
+    body.push_str(
+        &String::from_utf8(fixture("upstream/response_failed_server_error.sse")).unwrap(),
+    );
     let mock = Mock::start(move |_, _| Reply::sse(body.clone()));
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |_| {});
@@ -425,11 +629,17 @@ fn failures_inside_the_stream_become_error_events() {
     assert_eq!(name, "error");
     assert_eq!(data["error"]["type"], "api_error");
     // A failure before any content is still a plain HTTP error.
-    let mock = Mock::start(|_, _| Reply::sse(fixture("upstream/response_failed_context_length.sse")));
+    let mock =
+        Mock::start(|_, _| Reply::sse(fixture("upstream/response_failed_context_length.sse")));
     let p2 = proxy(&mock, &home, |_| {});
     let a = post_messages(p2.addr, &simple());
     assert_eq!(a.status, 400);
-    assert!(a.json()["error"]["message"].as_str().unwrap().starts_with("prompt is too long"));
+    assert!(
+        a.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("prompt is too long")
+    );
     p.stop();
     p2.stop();
 }
@@ -455,12 +665,42 @@ fn api_key_is_enforced_when_set() {
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |c| c.api_key = Some("s3cret".into()));
     let body = simple().to_string();
-    let a = call(p.addr, "POST", "/v1/messages", &[("x-api-key", "wrong")], body.as_bytes());
+    let a = call(
+        p.addr,
+        "POST",
+        "/v1/messages",
+        &[("x-api-key", "wrong")],
+        body.as_bytes(),
+    );
     assert_eq!(a.status, 401);
     assert_eq!(a.json()["error"]["type"], "authentication_error");
-    assert_eq!(call(p.addr, "POST", "/v1/messages", &[("x-api-key", "s3cret")], body.as_bytes()).status, 200);
-    assert_eq!(call(p.addr, "POST", "/v1/messages", &[("Authorization", "Bearer s3cret")], body.as_bytes()).status, 200);
-    assert_eq!(call(p.addr, "GET", "/health", &[], b"").status, 200, "health stays open");
+    assert_eq!(
+        call(
+            p.addr,
+            "POST",
+            "/v1/messages",
+            &[("x-api-key", "s3cret")],
+            body.as_bytes()
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        call(
+            p.addr,
+            "POST",
+            "/v1/messages",
+            &[("Authorization", "Bearer s3cret")],
+            body.as_bytes()
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        call(p.addr, "GET", "/health", &[], b"").status,
+        200,
+        "health stays open"
+    );
     p.stop();
 }
 

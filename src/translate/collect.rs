@@ -19,7 +19,8 @@ pub struct Collector {
 impl Collector {
     /// The finished message (call after `message_stop`).
     pub fn finish(mut self) -> Value {
-        self.message.insert("content".into(), Value::Array(self.content));
+        self.message
+            .insert("content".into(), Value::Array(self.content));
         Value::Object(self.message)
     }
 }
@@ -36,12 +37,18 @@ impl Sink for Collector {
                 self.json.clear();
                 self.content.push(match content_block {
                     BlockStart::Text { .. } => json!({"type": "text", "text": ""}),
-                    BlockStart::ToolUse { id, name, .. } => json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
-                    BlockStart::Thinking { .. } => json!({"type": "thinking", "thinking": "", "signature": ""}),
+                    BlockStart::ToolUse { id, name, .. } => {
+                        json!({"type": "tool_use", "id": id, "name": name, "input": {}})
+                    }
+                    BlockStart::Thinking { .. } => {
+                        json!({"type": "thinking", "thinking": "", "signature": ""})
+                    }
                 });
             }
             Event::ContentBlockDelta { delta, .. } => {
-                let Some(block) = self.content.last_mut() else { return };
+                let Some(block) = self.content.last_mut() else {
+                    return;
+                };
                 let (field, piece) = match delta {
                     Delta::TextDelta { text } => ("text", *text),
                     Delta::ThinkingDelta { thinking } => ("thinking", *thinking),
@@ -56,17 +63,21 @@ impl Sink for Collector {
                 }
             }
             Event::ContentBlockStop { .. } => {
-                if let Some(block) = self.content.last_mut() {
-                    if block["type"] == "tool_use" && !self.json.is_empty() {
-                        // Invalid JSON from the model is kept as a string rather than lost.
-                        block["input"] = serde_json::from_str(&self.json).unwrap_or_else(|_| json!({"_raw": self.json}));
-                    }
+                if let Some(block) = self.content.last_mut()
+                    && block["type"] == "tool_use"
+                    && !self.json.is_empty()
+                {
+                    // Invalid JSON from the model is kept as a string rather than lost.
+                    block["input"] = serde_json::from_str(&self.json)
+                        .unwrap_or_else(|_| json!({"_raw": self.json}));
                 }
                 self.json.clear();
             }
             Event::MessageDelta { delta, usage } => {
-                self.message.insert("stop_reason".into(), json!(delta.stop_reason));
-                self.message.insert("stop_sequence".into(), json!(delta.stop_sequence));
+                self.message
+                    .insert("stop_reason".into(), json!(delta.stop_reason));
+                self.message
+                    .insert("stop_sequence".into(), json!(delta.stop_sequence));
                 self.message.insert("usage".into(), json!(usage));
             }
             Event::MessageStop | Event::Ping => {}
@@ -94,18 +105,46 @@ mod tests {
                 usage: Usage::default(),
             },
         });
-        c.event(&Event::ContentBlockStart { index: 0, content_block: BlockStart::Text { text: "" } });
-        c.event(&Event::ContentBlockDelta { index: 0, delta: Delta::TextDelta { text: "Hi" } });
+        c.event(&Event::ContentBlockStart {
+            index: 0,
+            content_block: BlockStart::Text { text: "" },
+        });
+        c.event(&Event::ContentBlockDelta {
+            index: 0,
+            delta: Delta::TextDelta { text: "Hi" },
+        });
         c.event(&Event::ContentBlockStop { index: 0 });
         c.event(&Event::ContentBlockStart {
             index: 1,
-            content_block: BlockStart::ToolUse { id: "call_1", name: "Bash", input: Empty {} },
+            content_block: BlockStart::ToolUse {
+                id: "call_1",
+                name: "Bash",
+                input: Empty {},
+            },
         });
-        c.event(&Event::ContentBlockDelta { index: 1, delta: Delta::InputJsonDelta { partial_json: "{\"a\":" } });
-        c.event(&Event::ContentBlockDelta { index: 1, delta: Delta::InputJsonDelta { partial_json: "1}" } });
+        c.event(&Event::ContentBlockDelta {
+            index: 1,
+            delta: Delta::InputJsonDelta {
+                partial_json: "{\"a\":",
+            },
+        });
+        c.event(&Event::ContentBlockDelta {
+            index: 1,
+            delta: Delta::InputJsonDelta { partial_json: "1}" },
+        });
         c.event(&Event::ContentBlockStop { index: 1 });
-        let usage = Usage { input_tokens: 5, output_tokens: 7, ..Usage::default() };
-        c.event(&Event::MessageDelta { delta: StopDelta { stop_reason: "tool_use", stop_sequence: None }, usage });
+        let usage = Usage {
+            input_tokens: 5,
+            output_tokens: 7,
+            ..Usage::default()
+        };
+        c.event(&Event::MessageDelta {
+            delta: StopDelta {
+                stop_reason: "tool_use",
+                stop_sequence: None,
+            },
+            usage,
+        });
         c.event(&Event::MessageStop);
         let m = c.finish();
         assert_eq!(m["content"][0], json!({"type":"text","text":"Hi"}));

@@ -10,13 +10,17 @@ const MAX_NAME: usize = 64;
 
 /// FNV-1a, 64 bit: a stable, dependency-free hash for names and checksums (not for security).
 pub fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The name the backend sees for a client tool name: unchanged when valid, otherwise invalid
@@ -27,7 +31,13 @@ pub fn upstream_name(name: &str) -> String {
     }
     let clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     // The hash keeps names apart that differ only in replaced or cut-off characters.
     let hash = fnv64(name.as_bytes()) & 0xffff_ffff_ffff;
@@ -53,14 +63,21 @@ impl ToolNames {
 
     /// The client's name for a name the backend used.
     pub fn original<'a>(&'a self, upstream: &'a str) -> &'a str {
-        self.back.get(upstream).map(String::as_str).unwrap_or(upstream)
+        self.back
+            .get(upstream)
+            .map(String::as_str)
+            .unwrap_or(upstream)
     }
 }
 
 /// The call id sent upstream for a client `tool_use.id`; ids are kept when valid, so the
 /// backend's `call_…` ids round-trip unchanged through Claude Code.
 pub fn upstream_call_id(id: &str) -> String {
-    if is_valid_name(id) { id.to_owned() } else { upstream_name(id) }
+    if is_valid_name(id) {
+        id.to_owned()
+    } else {
+        upstream_name(id)
+    }
 }
 
 /// Prefix of signatures minted by this proxy (version 1).
@@ -112,8 +129,16 @@ mod tests {
         let sig = encode_signature("gpt-5.6-sol", "gAAAAB.xyz==");
         assert_eq!(decode_signature(&sig, "gpt-5.6-sol"), Some("gAAAAB.xyz=="));
         assert_eq!(decode_signature(&sig, "gpt-5.5"), None, "other model");
-        assert_eq!(decode_signature(&sig[..sig.len() - 2], "gpt-5.6-sol"), None, "truncated");
-        assert_eq!(decode_signature("EqQBCgIYAhIMfake", "gpt-5.6-sol"), None, "Anthropic's");
+        assert_eq!(
+            decode_signature(&sig[..sig.len() - 2], "gpt-5.6-sol"),
+            None,
+            "truncated"
+        );
+        assert_eq!(
+            decode_signature("EqQBCgIYAhIMfake", "gpt-5.6-sol"),
+            None,
+            "Anthropic's"
+        );
         assert_eq!(decode_signature("", "m"), None);
     }
 }

@@ -47,7 +47,9 @@ pub fn base_id(requested: &str) -> &str {
 /// True for ids that already name an OpenAI model: they go to the backend unchanged.
 pub fn is_openai_id(id: &str) -> bool {
     let id = id.to_ascii_lowercase();
-    ["gpt-", "codex-", "o1", "o3", "o4"].iter().any(|p| id.starts_with(p))
+    ["gpt-", "codex-", "o1", "o3", "o4"]
+        .iter()
+        .any(|p| id.starts_with(p))
 }
 
 impl ModelMap {
@@ -72,7 +74,9 @@ impl ModelMap {
 /// Efforts a model accepts when the backend's list does not say.
 const FALLBACK_EFFORTS: [&str; 4] = ["low", "medium", "high", "xhigh"];
 /// All efforts, weakest first, for clamping to the nearest supported one.
-const LADDER: [&str; 8] = ["none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra"];
+const LADDER: [&str; 8] = [
+    "none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra",
+];
 
 /// The `reasoning.effort` for a request (README "Thinking and effort"):
 /// an explicit effort wins (the latest per-turn one from a `system` message, else
@@ -99,9 +103,11 @@ pub fn effort(req: &Request, model: Option<&ModelInfo>) -> String {
         _ => "medium".to_owned(),
     };
     let supported: Vec<&str> = match model {
-        Some(m) if !m.supported_reasoning_levels.is_empty() => {
-            m.supported_reasoning_levels.iter().map(|l| l.effort.as_str()).collect()
-        }
+        Some(m) if !m.supported_reasoning_levels.is_empty() => m
+            .supported_reasoning_levels
+            .iter()
+            .map(|l| l.effort.as_str())
+            .collect(),
         _ => FALLBACK_EFFORTS.to_vec(),
     };
     clamp(&wanted, &supported)
@@ -129,7 +135,11 @@ mod tests {
     use super::*;
 
     fn map() -> ModelMap {
-        ModelMap { thinking: "T".into(), big: "B".into(), small: "S".into() }
+        ModelMap {
+            thinking: "T".into(),
+            big: "B".into(),
+            small: "S".into(),
+        }
     }
 
     #[test]
@@ -153,12 +163,30 @@ mod tests {
     fn effort_table() {
         let cases = [
             (r#"{"model":"m","messages":[]}"#, "medium"),
-            (r#"{"model":"m","messages":[],"thinking":{"type":"adaptive"},"output_config":{"effort":"high"}}"#, "high"),
-            (r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":31999}}"#, "high"),
-            (r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":8000}}"#, "medium"),
-            (r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":1024}}"#, "low"),
-            (r#"{"model":"m","messages":[],"thinking":{"type":"disabled"},"output_config":{"effort":"high"}}"#, "low"),
-            (r#"{"model":"m","messages":[],"output_config":{"effort":"max"}}"#, "xhigh"),
+            (
+                r#"{"model":"m","messages":[],"thinking":{"type":"adaptive"},"output_config":{"effort":"high"}}"#,
+                "high",
+            ),
+            (
+                r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":31999}}"#,
+                "high",
+            ),
+            (
+                r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":8000}}"#,
+                "medium",
+            ),
+            (
+                r#"{"model":"m","messages":[],"thinking":{"type":"enabled","budget_tokens":1024}}"#,
+                "low",
+            ),
+            (
+                r#"{"model":"m","messages":[],"thinking":{"type":"disabled"},"output_config":{"effort":"high"}}"#,
+                "low",
+            ),
+            (
+                r#"{"model":"m","messages":[],"output_config":{"effort":"max"}}"#,
+                "xhigh",
+            ),
             (
                 r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"system","content":"y","output_config":{"effort":"low"}}],"output_config":{"effort":"high"}}"#,
                 "low",
@@ -177,7 +205,9 @@ mod tests {
             context_window: Some(272_000),
             supported_reasoning_levels: ["low", "medium", "high", "xhigh", "max"]
                 .iter()
-                .map(|e| ReasoningLevel { effort: e.to_string() })
+                .map(|e| ReasoningLevel {
+                    effort: e.to_string(),
+                })
                 .collect(),
             supports_reasoning_summary_parameter: Some(true),
             visibility: None,

@@ -51,10 +51,14 @@ pub struct Translated {
 /// Translates one request; errors are the client's (400) with a message naming the problem.
 pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
     if req.model.trim().is_empty() {
-        return Err(Error::BadRequest("model: must be a non-empty string".into()));
+        return Err(Error::BadRequest(
+            "model: must be a non-empty string".into(),
+        ));
     }
     if req.messages.is_empty() {
-        return Err(Error::BadRequest("messages: at least one message is required".into()));
+        return Err(Error::BadRequest(
+            "messages: at least one message is required".into(),
+        ));
     }
     let model = ctx.map.resolve(&req.model);
     let info = ctx.models.iter().find(|m| m.slug == model);
@@ -63,8 +67,11 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
         Some(system) => system_text(system),
         None => String::new(),
     };
-    let instructions =
-        if instructions.trim().is_empty() { DEFAULT_INSTRUCTIONS.to_owned() } else { instructions };
+    let instructions = if instructions.trim().is_empty() {
+        DEFAULT_INSTRUCTIONS.to_owned()
+    } else {
+        instructions
+    };
 
     let mut names = ToolNames::default();
     let referenced = referenced_tools(req);
@@ -77,7 +84,8 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
         Some(t) if t.display.as_deref() == Some("omitted") => ThinkingMode::Omitted,
         Some(_) => ThinkingMode::Summarized,
     };
-    let summaries_allowed = info.and_then(|i| i.supports_reasoning_summary_parameter) != Some(false);
+    let summaries_allowed =
+        info.and_then(|i| i.supports_reasoning_summary_parameter) != Some(false);
     let reasoning = Reasoning {
         effort: effort(req, info),
         summary: (thinking == ThinkingMode::Summarized && summaries_allowed).then_some("auto"),
@@ -88,7 +96,7 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
         .output_config
         .as_ref()
         .and_then(|o| o.format.as_ref())
-        .and_then(|f| text_format(f));
+        .and_then(text_format);
 
     let body = responses::Request {
         model,
@@ -104,7 +112,12 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
         include: vec!["reasoning.encrypted_content"],
         text,
     };
-    Ok(Translated { body, names, thinking, stream: req.stream.unwrap_or(false) })
+    Ok(Translated {
+        body,
+        names,
+        thinking,
+        stream: req.stream.unwrap_or(false),
+    })
 }
 
 /// System blocks joined by blank lines, without Claude Code's billing line.
@@ -115,7 +128,9 @@ fn system_text(system: &Content) -> String {
             let texts: Vec<&str> = blocks
                 .iter()
                 .filter_map(|b| match b {
-                    Block::Text { text } if !text.starts_with(BILLING_PREFIX) => Some(text.as_str()),
+                    Block::Text { text } if !text.starts_with(BILLING_PREFIX) => {
+                        Some(text.as_str())
+                    }
                     _ => None,
                 })
                 .collect();
@@ -132,7 +147,10 @@ fn referenced_tools(req: &Request) -> HashSet<&str> {
                 Block::ToolReference { tool_name } => {
                     out.insert(tool_name.as_str());
                 }
-                Block::ToolResult { content: Some(Content::Blocks(inner)), .. } => walk(inner, out),
+                Block::ToolResult {
+                    content: Some(Content::Blocks(inner)),
+                    ..
+                } => walk(inner, out),
                 _ => {}
             }
         }
@@ -162,7 +180,10 @@ fn translate_tools(
             continue;
         }
         if kind != "custom" || tool.input_schema.is_none() {
-            log::debug!("dropping tool {:?} of type {kind}: the backend has no equivalent", tool.name);
+            log::debug!(
+                "dropping tool {:?} of type {kind}: the backend has no equivalent",
+                tool.name
+            );
             continue;
         }
         if tool.name == PLACEHOLDER_TOOL
@@ -218,7 +239,9 @@ fn text_format(format: &Value) -> Option<Value> {
         return None;
     }
     let schema = format.get("schema")?.clone();
-    Some(json!({"format": {"type": "json_schema", "name": "output", "schema": schema, "strict": false}}))
+    Some(
+        json!({"format": {"type": "json_schema", "name": "output", "schema": schema, "strict": false}}),
+    )
 }
 
 /// A stable per-conversation key, so the backend's prompt cache hits across turns: Claude
@@ -234,14 +257,22 @@ fn cache_key(req: &Request, header: Option<&str>, instructions: &str) -> String 
             other => Some(other.clone()),
         })
         .and_then(|v| v["session_id"].as_str().map(str::to_owned));
-    let session = from_metadata.or_else(|| header.map(str::to_owned)).filter(|s| {
-        !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    });
+    let session = from_metadata
+        .or_else(|| header.map(str::to_owned))
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= 40
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
     let prompt = fnv64(instructions.as_bytes()) as u32;
     match session {
         Some(s) => format!("{s}-{prompt:08x}"),
         None => {
-            let first = req.messages.first().map(|m| m.content.joined_text("\n")).unwrap_or_default();
+            let first = req
+                .messages
+                .first()
+                .map(|m| m.content.joined_text("\n"))
+                .unwrap_or_default();
             format!("cc-{prompt:08x}-{:016x}", fnv64(first.as_bytes()))
         }
     }
@@ -257,7 +288,12 @@ struct Input<'a> {
 
 impl<'a> Input<'a> {
     fn build(req: &Request, model: &'a str, names: &mut ToolNames) -> Result<Vec<Item>, Error> {
-        let mut b = Input { items: Vec::with_capacity(req.messages.len() * 2), role: "user", parts: Vec::new(), model };
+        let mut b = Input {
+            items: Vec::with_capacity(req.messages.len() * 2),
+            role: "user",
+            parts: Vec::new(),
+            model,
+        };
         for (i, msg) in req.messages.iter().enumerate() {
             let role = match msg.role {
                 Role::User => "user",
@@ -270,8 +306,9 @@ impl<'a> Input<'a> {
                 Content::Text(t) => b.push_text(t),
                 Content::Blocks(blocks) => {
                     for (j, block) in blocks.iter().enumerate() {
-                        b.block(block, names)
-                            .map_err(|e| Error::BadRequest(format!("messages.{i}.content.{j}: {e}")))?;
+                        b.block(block, names).map_err(|e| {
+                            Error::BadRequest(format!("messages.{i}.content.{j}: {e}"))
+                        })?;
                     }
                 }
             }
@@ -290,7 +327,10 @@ impl<'a> Input<'a> {
     fn flush(&mut self) {
         if !self.parts.is_empty() {
             let content = std::mem::take(&mut self.parts);
-            self.items.push(Item::Message { role: self.role, content });
+            self.items.push(Item::Message {
+                role: self.role,
+                content,
+            });
         }
     }
 
@@ -299,42 +339,80 @@ impl<'a> Input<'a> {
             return;
         }
         let text = text.to_owned();
-        self.parts.push(if self.role == "assistant" { Part::OutputText { text } } else { Part::InputText { text } });
+        self.parts.push(if self.role == "assistant" {
+            Part::OutputText { text }
+        } else {
+            Part::InputText { text }
+        });
     }
 
     fn block(&mut self, block: &Block, names: &mut ToolNames) -> Result<(), String> {
         match block {
             Block::Text { text } => self.push_text(text),
-            Block::Image { source } | Block::Document { source, .. } if self.role == "assistant" => {
-                log::debug!("dropping an image/document in an assistant message ({})", source.kind);
+            Block::Image { source } | Block::Document { source, .. }
+                if self.role == "assistant" =>
+            {
+                log::debug!(
+                    "dropping an image/document in an assistant message ({})",
+                    source.kind
+                );
             }
             Block::Image { source } => self.parts.push(image(source)?),
             Block::Document { source, title } => {
                 let parts = document(source, title.as_deref())?;
                 self.parts.extend(parts);
             }
-            Block::SearchResult { source, title, content } => {
+            Block::SearchResult {
+                source,
+                title,
+                content,
+            } => {
                 let body: Vec<&str> = content
                     .iter()
-                    .filter_map(|b| if let Block::Text { text } = b { Some(text.as_str()) } else { None })
+                    .filter_map(|b| {
+                        if let Block::Text { text } = b {
+                            Some(text.as_str())
+                        } else {
+                            None
+                        }
+                    })
                     .collect();
-                self.push_text(&format!("Search result: {title} ({source})\n{}", body.join("\n")));
+                self.push_text(&format!(
+                    "Search result: {title} ({source})\n{}",
+                    body.join("\n")
+                ));
             }
-            Block::ToolReference { tool_name } => self.push_text(&format!("Tool {tool_name} loaded.")),
+            Block::ToolReference { tool_name } => {
+                self.push_text(&format!("Tool {tool_name} loaded."))
+            }
             Block::ToolUse { id, name, input } => {
                 self.flush();
                 let arguments = match input {
                     Value::Null => "{}".to_owned(),
                     v => v.to_string(),
                 };
-                self.items.push(Item::FunctionCall { name: names.add(name), arguments, call_id: upstream_call_id(id) });
+                self.items.push(Item::FunctionCall {
+                    name: names.add(name),
+                    arguments,
+                    call_id: upstream_call_id(id),
+                });
             }
-            Block::ToolResult { tool_use_id, content, is_error } => {
+            Block::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => {
                 self.flush();
                 let output = tool_output(content.as_ref(), *is_error == Some(true))?;
-                self.items.push(Item::FunctionCallOutput { call_id: upstream_call_id(tool_use_id), output });
+                self.items.push(Item::FunctionCallOutput {
+                    call_id: upstream_call_id(tool_use_id),
+                    output,
+                });
             }
-            Block::Thinking { thinking, signature } => {
+            Block::Thinking {
+                thinking,
+                signature,
+            } => {
                 let sig = signature.as_deref().unwrap_or("");
                 match decode_signature(sig, self.model) {
                     Some(encrypted) => {
@@ -342,20 +420,33 @@ impl<'a> Input<'a> {
                         let summary = if thinking.is_empty() {
                             Vec::new()
                         } else {
-                            vec![Summary::SummaryText { text: thinking.clone() }]
+                            vec![Summary::SummaryText {
+                                text: thinking.clone(),
+                            }]
                         };
-                        self.items.push(Item::Reasoning { summary, encrypted_content: encrypted.to_owned() });
+                        self.items.push(Item::Reasoning {
+                            summary,
+                            encrypted_content: encrypted.to_owned(),
+                        });
                     }
-                    None => log::debug!("dropping a thinking block whose signature is not ours or not for {}", self.model),
+                    None => log::debug!(
+                        "dropping a thinking block whose signature is not ours or not for {}",
+                        self.model
+                    ),
                 }
             }
             Block::RedactedThinking { data } => {
                 if let Some(encrypted) = decode_signature(data, self.model) {
                     self.flush();
-                    self.items.push(Item::Reasoning { summary: Vec::new(), encrypted_content: encrypted.to_owned() });
+                    self.items.push(Item::Reasoning {
+                        summary: Vec::new(),
+                        encrypted_content: encrypted.to_owned(),
+                    });
                 }
             }
-            Block::Other => log::debug!("dropping a content block of a type the proxy does not translate"),
+            Block::Other => {
+                log::debug!("dropping a content block of a type the proxy does not translate")
+            }
         }
         Ok(())
     }
@@ -365,12 +456,22 @@ fn image(source: &Source) -> Result<Part, String> {
     match source.kind.as_str() {
         "base64" => {
             let media = source.media_type.as_deref().unwrap_or("image/png");
-            let data = source.data.as_deref().ok_or("image source of type base64 needs `data`")?;
-            Ok(Part::InputImage { image_url: format!("data:{media};base64,{data}") })
+            let data = source
+                .data
+                .as_deref()
+                .ok_or("image source of type base64 needs `data`")?;
+            Ok(Part::InputImage {
+                image_url: format!("data:{media};base64,{data}"),
+            })
         }
         "url" => {
-            let url = source.url.as_deref().ok_or("image source of type url needs `url`")?;
-            Ok(Part::InputImage { image_url: url.to_owned() })
+            let url = source
+                .url
+                .as_deref()
+                .ok_or("image source of type url needs `url`")?;
+            Ok(Part::InputImage {
+                image_url: url.to_owned(),
+            })
         }
         other => Err(format!(
             "image source type `{other}` is not supported by the proxy (send base64 data or a URL)"
@@ -383,12 +484,26 @@ fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
     match source.kind.as_str() {
         "base64" => {
             let media = source.media_type.as_deref().unwrap_or("application/pdf");
-            let data = source.data.as_deref().ok_or("document source of type base64 needs `data`")?;
-            Ok(vec![Part::InputFile { file_data: Some(format!("data:{media};base64,{data}")), file_url: None, filename }])
+            let data = source
+                .data
+                .as_deref()
+                .ok_or("document source of type base64 needs `data`")?;
+            Ok(vec![Part::InputFile {
+                file_data: Some(format!("data:{media};base64,{data}")),
+                file_url: None,
+                filename,
+            }])
         }
         "url" => {
-            let url = source.url.as_deref().ok_or("document source of type url needs `url`")?;
-            Ok(vec![Part::InputFile { file_data: None, file_url: Some(url.to_owned()), filename }])
+            let url = source
+                .url
+                .as_deref()
+                .ok_or("document source of type url needs `url`")?;
+            Ok(vec![Part::InputFile {
+                file_data: None,
+                file_url: Some(url.to_owned()),
+                filename,
+            }])
         }
         "text" => {
             let data = source.data.as_deref().unwrap_or("");
@@ -405,7 +520,9 @@ fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
                 Some(Content::Blocks(blocks)) => {
                     for b in blocks {
                         match b {
-                            Block::Text { text } => parts.push(Part::InputText { text: text.clone() }),
+                            Block::Text { text } => {
+                                parts.push(Part::InputText { text: text.clone() })
+                            }
                             Block::Image { source } => parts.push(image(source)?),
                             _ => {}
                         }
@@ -425,7 +542,11 @@ fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
 fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, String> {
     let prefix = if is_error { "Error: " } else { "" };
     let blocks = match content {
-        None => return Ok(Output::Text(format!("{prefix}(no output)").trim_end().to_owned())),
+        None => {
+            return Ok(Output::Text(
+                format!("{prefix}(no output)").trim_end().to_owned(),
+            ));
+        }
         Some(Content::Text(t)) => return Ok(Output::Text(format!("{prefix}{t}"))),
         Some(Content::Blocks(blocks)) => blocks,
     };
@@ -433,15 +554,29 @@ fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, Stri
     for b in blocks {
         match b {
             Block::Text { text } => parts.push(Part::InputText { text: text.clone() }),
-            Block::ToolReference { tool_name } => parts.push(Part::InputText { text: format!("Tool {tool_name} loaded.") }),
+            Block::ToolReference { tool_name } => parts.push(Part::InputText {
+                text: format!("Tool {tool_name} loaded."),
+            }),
             Block::Image { source } => parts.push(image(source)?),
             Block::Document { source, title } => parts.extend(document(source, title.as_deref())?),
-            Block::SearchResult { source, title, content } => {
+            Block::SearchResult {
+                source,
+                title,
+                content,
+            } => {
                 let inner: Vec<&str> = content
                     .iter()
-                    .filter_map(|b| if let Block::Text { text } = b { Some(text.as_str()) } else { None })
+                    .filter_map(|b| {
+                        if let Block::Text { text } = b {
+                            Some(text.as_str())
+                        } else {
+                            None
+                        }
+                    })
                     .collect();
-                parts.push(Part::InputText { text: format!("Search result: {title} ({source})\n{}", inner.join("\n")) });
+                parts.push(Part::InputText {
+                    text: format!("Search result: {title} ({source})\n{}", inner.join("\n")),
+                });
             }
             _ => log::debug!("dropping a tool_result block of a type the proxy does not translate"),
         }
@@ -450,13 +585,28 @@ fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, Stri
     if all_text {
         let texts: Vec<String> = parts
             .into_iter()
-            .filter_map(|p| if let Part::InputText { text } = p { Some(text) } else { None })
+            .filter_map(|p| {
+                if let Part::InputText { text } = p {
+                    Some(text)
+                } else {
+                    None
+                }
+            })
             .collect();
         let joined = texts.join("\n");
-        return Ok(Output::Text(if joined.is_empty() { format!("{prefix}(no output)") } else { format!("{prefix}{joined}") }));
+        return Ok(Output::Text(if joined.is_empty() {
+            format!("{prefix}(no output)")
+        } else {
+            format!("{prefix}{joined}")
+        }));
     }
     if is_error {
-        parts.insert(0, Part::InputText { text: "Error:".into() });
+        parts.insert(
+            0,
+            Part::InputText {
+                text: "Error:".into(),
+            },
+        );
     }
     Ok(Output::Parts(parts))
 }
@@ -467,11 +617,23 @@ fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, Stri
 fn pair_calls(items: Vec<Item>) -> Vec<Item> {
     let outputs: HashSet<String> = items
         .iter()
-        .filter_map(|i| if let Item::FunctionCallOutput { call_id, .. } = i { Some(call_id.clone()) } else { None })
+        .filter_map(|i| {
+            if let Item::FunctionCallOutput { call_id, .. } = i {
+                Some(call_id.clone())
+            } else {
+                None
+            }
+        })
         .collect();
     let calls: HashSet<String> = items
         .iter()
-        .filter_map(|i| if let Item::FunctionCall { call_id, .. } = i { Some(call_id.clone()) } else { None })
+        .filter_map(|i| {
+            if let Item::FunctionCall { call_id, .. } = i {
+                Some(call_id.clone())
+            } else {
+                None
+            }
+        })
         .collect();
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -481,7 +643,9 @@ fn pair_calls(items: Vec<Item>) -> Vec<Item> {
                 out.push(item);
                 out.push(Item::FunctionCallOutput {
                     call_id,
-                    output: Output::Text("The tool call was interrupted; there is no result.".into()),
+                    output: Output::Text(
+                        "The tool call was interrupted; there is no result.".into(),
+                    ),
                 });
             }
             Item::FunctionCallOutput { call_id, output } if !calls.contains(&call_id) => {
@@ -491,7 +655,9 @@ fn pair_calls(items: Vec<Item>) -> Vec<Item> {
                 };
                 out.push(Item::Message {
                     role: "user",
-                    content: vec![Part::InputText { text: format!("Result of an earlier tool call {call_id}:\n{text}") }],
+                    content: vec![Part::InputText {
+                        text: format!("Result of an earlier tool call {call_id}:\n{text}"),
+                    }],
                 });
             }
             other => out.push(other),
@@ -506,53 +672,107 @@ mod tests {
     use crate::translate::ids::encode_signature;
 
     fn map() -> ModelMap {
-        ModelMap { thinking: "gpt-5.6-sol".into(), big: "gpt-5.6-terra".into(), small: "gpt-5.6-luna".into() }
+        ModelMap {
+            thinking: "gpt-5.6-sol".into(),
+            big: "gpt-5.6-terra".into(),
+            small: "gpt-5.6-luna".into(),
+        }
     }
 
     fn run(json: Value) -> Value {
         let req: Request = serde_json::from_value(json).unwrap();
         let m = map();
-        let t = translate(&req, &Context { map: &m, models: &[], session_header: None }).unwrap();
+        let t = translate(
+            &req,
+            &Context {
+                map: &m,
+                models: &[],
+                session_header: None,
+            },
+        )
+        .unwrap();
         serde_json::to_value(&t.body).unwrap()
     }
 
     #[test]
     fn minimal_request() {
-        let body = run(json!({"model":"claude-sonnet-4-5","max_tokens":100,"temperature":0.5,"stop_sequences":["x"],
-            "messages":[{"role":"user","content":"hi"}]}));
+        let body = run(
+            json!({"model":"claude-sonnet-4-5","max_tokens":100,"temperature":0.5,"stop_sequences":["x"],
+            "messages":[{"role":"user","content":"hi"}]}),
+        );
         assert_eq!(body["model"], "gpt-5.6-terra");
         assert_eq!(body["instructions"], DEFAULT_INSTRUCTIONS);
-        assert_eq!(body["input"], json!([{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]));
-        assert_eq!((body["store"].clone(), body["stream"].clone()), (json!(false), json!(true)));
-        for dropped in ["max_tokens", "max_output_tokens", "temperature", "stop_sequences", "top_p", "metadata"] {
+        assert_eq!(
+            body["input"],
+            json!([{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}])
+        );
+        assert_eq!(
+            (body["store"].clone(), body["stream"].clone()),
+            (json!(false), json!(true))
+        );
+        for dropped in [
+            "max_tokens",
+            "max_output_tokens",
+            "temperature",
+            "stop_sequences",
+            "top_p",
+            "metadata",
+        ] {
             assert!(body.get(dropped).is_none(), "{dropped}");
         }
-        assert!(body.get("parallel_tool_calls").is_none(), "no tools, no parallel flag");
+        assert!(
+            body.get("parallel_tool_calls").is_none(),
+            "no tools, no parallel flag"
+        );
     }
 
     #[test]
     fn system_messages_become_developer_in_place() {
-        let body = run(json!({"model":"m","system":[{"type":"text","text":"x-anthropic-billing-header: cc=1;"},{"type":"text","text":"A"},{"type":"text","text":"B"}],
-            "messages":[{"role":"user","content":"u"},{"role":"system","content":"s"},{"role":"assistant","content":[{"type":"text","text":"a"}]}]}));
+        let body = run(
+            json!({"model":"m","system":[{"type":"text","text":"x-anthropic-billing-header: cc=1;"},{"type":"text","text":"A"},{"type":"text","text":"B"}],
+            "messages":[{"role":"user","content":"u"},{"role":"system","content":"s"},{"role":"assistant","content":[{"type":"text","text":"a"}]}]}),
+        );
         assert_eq!(body["instructions"], "A\n\nB");
-        let roles: Vec<&str> = body["input"].as_array().unwrap().iter().map(|i| i["role"].as_str().unwrap()).collect();
+        let roles: Vec<&str> = body["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["role"].as_str().unwrap())
+            .collect();
         assert_eq!(roles, ["user", "developer", "assistant"]);
         assert_eq!(body["input"][2]["content"][0]["type"], "output_text");
     }
 
     #[test]
     fn tool_round_trip_with_image_result() {
-        let body = run(json!({"model":"m","tools":[{"name":"Read","input_schema":{"$schema":"x","type":"object","properties":{"p":{"type":"string"}}}}],
+        let body = run(
+            json!({"model":"m","tools":[{"name":"Read","input_schema":{"$schema":"x","type":"object","properties":{"p":{"type":"string"}}}}],
             "tool_choice":{"type":"any","disable_parallel_tool_use":true},
             "messages":[{"role":"user","content":"read it"},
               {"role":"assistant","content":[{"type":"text","text":"ok"},{"type":"tool_use","id":"call_1","name":"Read","input":{"p":"a.png"}}]},
-              {"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":[{"type":"text","text":"img"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]},{"type":"text","text":"next"}]}]}));
-        assert_eq!(body["tools"][0]["parameters"], json!({"type":"object","properties":{"p":{"type":"string"}}}));
-        assert_eq!((body["tool_choice"].clone(), body["parallel_tool_calls"].clone()), (json!("required"), json!(false)));
+              {"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":[{"type":"text","text":"img"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]},{"type":"text","text":"next"}]}]}),
+        );
+        assert_eq!(
+            body["tools"][0]["parameters"],
+            json!({"type":"object","properties":{"p":{"type":"string"}}})
+        );
+        assert_eq!(
+            (
+                body["tool_choice"].clone(),
+                body["parallel_tool_calls"].clone()
+            ),
+            (json!("required"), json!(false))
+        );
         let input = body["input"].as_array().unwrap();
         assert_eq!(input[1]["content"][0]["text"], "ok");
-        assert_eq!(input[2], json!({"type":"function_call","name":"Read","arguments":"{\"p\":\"a.png\"}","call_id":"call_1"}));
-        assert_eq!(input[3]["output"][1], json!({"type":"input_image","image_url":"data:image/png;base64,AAAA"}));
+        assert_eq!(
+            input[2],
+            json!({"type":"function_call","name":"Read","arguments":"{\"p\":\"a.png\"}","call_id":"call_1"})
+        );
+        assert_eq!(
+            input[3]["output"][1],
+            json!({"type":"input_image","image_url":"data:image/png;base64,AAAA"})
+        );
         assert_eq!(input[4]["content"][0]["text"], "next");
     }
 
@@ -563,13 +783,21 @@ mod tests {
             {"name":"WebFetch","input_schema":{"type":"object"},"defer_loading":true},
             {"name":"CronList","input_schema":{"type":"object"},"defer_loading":true}]);
         let names = |body: &Value| -> Vec<String> {
-            body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+            body["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect()
         };
-        let body = run(json!({"model":"m","tools":tools,"messages":[{"role":"user","content":"hi"}]}));
+        let body =
+            run(json!({"model":"m","tools":tools,"messages":[{"role":"user","content":"hi"}]}));
         assert_eq!(names(&body), ["ToolSearch"]);
-        let body = run(json!({"model":"m","tools":tools,"messages":[{"role":"user","content":"hi"},
+        let body = run(
+            json!({"model":"m","tools":tools,"messages":[{"role":"user","content":"hi"},
             {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"ToolSearch","input":{"query":"select:CronList"}}]},
-            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"tool_reference","tool_name":"CronList"}]},{"type":"text","text":"Tool loaded."}]}]}));
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"tool_reference","tool_name":"CronList"}]},{"type":"text","text":"Tool loaded."}]}]}),
+        );
         assert_eq!(names(&body), ["ToolSearch", "CronList"]);
         assert_eq!(body["input"][2]["output"], "Tool CronList loaded.");
     }
@@ -577,24 +805,39 @@ mod tests {
     #[test]
     fn thinking_signatures_replay_only_when_ours() {
         let ours = encode_signature("gpt-5.6-sol", "ENC");
-        let body = run(json!({"model":"claude-opus-5-5","thinking":{"type":"adaptive"},"messages":[{"role":"user","content":"q"},
+        let body = run(
+            json!({"model":"claude-opus-5-5","thinking":{"type":"adaptive"},"messages":[{"role":"user","content":"q"},
             {"role":"assistant","content":[{"type":"thinking","thinking":"plan","signature":ours},{"type":"thinking","thinking":"x","signature":"EqQBforeign"},{"type":"text","text":"a"}]},
-            {"role":"user","content":"more"}]}));
+            {"role":"user","content":"more"}]}),
+        );
         let input = body["input"].as_array().unwrap();
-        assert_eq!(input[1], json!({"type":"reasoning","summary":[{"type":"summary_text","text":"plan"}],"encrypted_content":"ENC"}));
+        assert_eq!(
+            input[1],
+            json!({"type":"reasoning","summary":[{"type":"summary_text","text":"plan"}],"encrypted_content":"ENC"})
+        );
         assert_eq!(input[2]["role"], "assistant");
         assert_eq!(input.len(), 4);
-        assert_eq!(body["reasoning"], json!({"effort":"medium","summary":"auto"}));
+        assert_eq!(
+            body["reasoning"],
+            json!({"effort":"medium","summary":"auto"})
+        );
         assert_eq!(body["include"], json!(["reasoning.encrypted_content"]));
     }
 
     #[test]
     fn unpaired_calls_and_outputs_are_repaired() {
-        let body = run(json!({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"gone","content":"old"}]},
-            {"role":"assistant","content":[{"type":"tool_use","id":"c2","name":"Bash","input":{}}]},{"role":"user","content":"go on"}]}));
+        let body = run(
+            json!({"model":"m","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"gone","content":"old"}]},
+            {"role":"assistant","content":[{"type":"tool_use","id":"c2","name":"Bash","input":{}}]},{"role":"user","content":"go on"}]}),
+        );
         let input = body["input"].as_array().unwrap();
         assert_eq!(input[0]["type"], "message");
-        assert!(input[0]["content"][0]["text"].as_str().unwrap().contains("old"));
+        assert!(
+            input[0]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("old")
+        );
         assert_eq!(input[2]["type"], "function_call_output");
         assert_eq!(input[2]["call_id"], "c2");
     }
@@ -603,27 +846,62 @@ mod tests {
     fn bad_input_names_the_block() {
         let req: Request = serde_json::from_value(json!({"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]})).unwrap();
         let m = map();
-        let e = translate(&req, &Context { map: &m, models: &[], session_header: None }).unwrap_err();
-        assert!(e.to_string().starts_with("messages.0.content.0: image source type `file`"), "{e}");
+        let e = translate(
+            &req,
+            &Context {
+                map: &m,
+                models: &[],
+                session_header: None,
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("messages.0.content.0: image source type `file`"),
+            "{e}"
+        );
         let req: Request = serde_json::from_value(json!({"model":"m","messages":[]})).unwrap();
-        assert!(translate(&req, &Context { map: &m, models: &[], session_header: None }).is_err());
+        assert!(
+            translate(
+                &req,
+                &Context {
+                    map: &m,
+                    models: &[],
+                    session_header: None
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn cache_key_follows_the_session() {
         let user_id = r#"{"device_id":"d","account_uuid":"","session_id":"11111111-1111-4111-8111-111111111111"}"#;
-        let a = run(json!({"model":"m","system":"S","metadata":{"user_id":user_id},"messages":[{"role":"user","content":"1"}]}));
-        let b = run(json!({"model":"m","system":"S","metadata":{"user_id":user_id},"messages":[{"role":"user","content":"2"}]}));
-        let c = run(json!({"model":"m","system":"sub","metadata":{"user_id":user_id},"messages":[{"role":"user","content":"1"}]}));
+        let a = run(
+            json!({"model":"m","system":"S","metadata":{"user_id":user_id},"messages":[{"role":"user","content":"1"}]}),
+        );
+        let b = run(
+            json!({"model":"m","system":"S","metadata":{"user_id":user_id},"messages":[{"role":"user","content":"2"}]}),
+        );
+        let c = run(
+            json!({"model":"m","system":"sub","metadata":{"user_id":user_id},"messages":[{"role":"user","content":"1"}]}),
+        );
         assert_eq!(a["prompt_cache_key"], b["prompt_cache_key"]);
         assert_ne!(a["prompt_cache_key"], c["prompt_cache_key"]);
-        assert!(a["prompt_cache_key"].as_str().unwrap().starts_with("11111111-1111-4111-8111-111111111111-"));
+        assert!(
+            a["prompt_cache_key"]
+                .as_str()
+                .unwrap()
+                .starts_with("11111111-1111-4111-8111-111111111111-")
+        );
     }
 
     #[test]
     fn structured_output_and_tool_choice_by_name() {
-        let body = run(json!({"model":"m","tools":[{"name":"a.b","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"a.b"},
-            "output_config":{"format":{"type":"json_schema","schema":{"type":"object"}}},"messages":[{"role":"user","content":"x"}]}));
+        let body = run(
+            json!({"model":"m","tools":[{"name":"a.b","input_schema":{"type":"object"}}],"tool_choice":{"type":"tool","name":"a.b"},
+            "output_config":{"format":{"type":"json_schema","schema":{"type":"object"}}},"messages":[{"role":"user","content":"x"}]}),
+        );
         assert_eq!(body["tool_choice"]["name"], body["tools"][0]["name"]);
         assert_ne!(body["tools"][0]["name"], "a.b");
         assert_eq!(body["text"]["format"]["type"], "json_schema");

@@ -115,13 +115,21 @@ impl StreamTranslator {
                 content: [],
                 stop_reason: None,
                 stop_sequence: None,
-                usage: Usage { input_tokens: self.input_estimate, output_tokens: 1, ..Usage::default() },
+                usage: Usage {
+                    input_tokens: self.input_estimate,
+                    output_tokens: 1,
+                    ..Usage::default()
+                },
             },
         });
     }
 
     /// Feeds one upstream event. An in-stream failure comes back as the error to report.
-    pub fn on_event(&mut self, ev: &responses::Event<'_>, sink: &mut dyn Sink) -> Result<Step, Error> {
+    pub fn on_event(
+        &mut self,
+        ev: &responses::Event<'_>,
+        sink: &mut dyn Sink,
+    ) -> Result<Step, Error> {
         use responses::Event as E;
         if self.done {
             return Ok(Step::Done);
@@ -141,18 +149,32 @@ impl StreamTranslator {
             E::ArgsDelta { item_id, delta } => match &self.open {
                 Some(o) if o.kind == Kind::Tool && o.item_id == *item_id => {
                     if !delta.is_empty() {
-                        self.delta(Delta::InputJsonDelta { partial_json: delta }, sink);
+                        self.delta(
+                            Delta::InputJsonDelta {
+                                partial_json: delta,
+                            },
+                            sink,
+                        );
                     }
                 }
-                _ => log::debug!("ignoring argument delta for item {item_id}, which is not the open tool call"),
+                _ => log::debug!(
+                    "ignoring argument delta for item {item_id}, which is not the open tool call"
+                ),
             },
-            E::SummaryDelta { item_id, summary_index, delta } => {
+            E::SummaryDelta {
+                item_id,
+                summary_index,
+                delta,
+            } => {
                 if self.thinking != ThinkingMode::Summarized || delta.is_empty() {
                     return Ok(Step::Continue);
                 }
                 self.start(sink);
                 self.ensure_open(Kind::Thinking, item_id, sink);
-                let next_part = self.open.as_ref().is_some_and(|o| o.streamed && o.summary_index != *summary_index);
+                let next_part = self
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| o.streamed && o.summary_index != *summary_index);
                 if next_part {
                     self.delta(Delta::ThinkingDelta { thinking: "\n\n" }, sink);
                 }
@@ -166,14 +188,19 @@ impl StreamTranslator {
                 self.start(sink);
                 self.close(sink);
                 let usage = response.usage.as_ref();
-                let cached = usage.and_then(|u| u.input_tokens_details.as_ref()).map_or(0, |d| d.cached_tokens);
+                let cached = usage
+                    .and_then(|u| u.input_tokens_details.as_ref())
+                    .map_or(0, |d| d.cached_tokens);
                 self.usage = Usage {
                     input_tokens: usage.map_or(0, |u| u.input_tokens.saturating_sub(cached)),
                     cache_creation_input_tokens: 0,
                     cache_read_input_tokens: cached,
                     output_tokens: usage.map_or(0, |u| u.output_tokens),
                 };
-                let reason = response.incomplete_details.as_ref().and_then(|d| d.reason.as_deref());
+                let reason = response
+                    .incomplete_details
+                    .as_ref()
+                    .and_then(|d| d.reason.as_deref());
                 let stop = match reason {
                     Some("max_output_tokens") => "max_tokens",
                     Some("content_filter") => "refusal",
@@ -182,7 +209,10 @@ impl StreamTranslator {
                 };
                 self.stop_reason = Some(stop);
                 sink.event(&Event::MessageDelta {
-                    delta: StopDelta { stop_reason: stop, stop_sequence: None },
+                    delta: StopDelta {
+                        stop_reason: stop,
+                        stop_sequence: None,
+                    },
                     usage: self.usage,
                 });
                 sink.event(&Event::MessageStop);
@@ -194,7 +224,11 @@ impl StreamTranslator {
                 let err = response.error.clone().unwrap_or_else(|| json!({}));
                 return Err(Error::from_stream_failure(&err, self.now));
             }
-            E::Error { error, code, message } => {
+            E::Error {
+                error,
+                code,
+                message,
+            } => {
                 self.done = true;
                 let err = match error {
                     Some(e @ Value::Object(_)) => e.clone(),
@@ -224,10 +258,10 @@ impl StreamTranslator {
                     self.open_tool(item, sink);
                 }
                 let streamed = self.open.as_ref().is_some_and(|o| o.streamed);
-                if let (false, Some(args)) = (streamed, item.arguments.as_deref()) {
-                    if !args.is_empty() {
-                        self.delta(Delta::InputJsonDelta { partial_json: args }, sink);
-                    }
+                if let (false, Some(args)) = (streamed, item.arguments.as_deref())
+                    && !args.is_empty()
+                {
+                    self.delta(Delta::InputJsonDelta { partial_json: args }, sink);
                 }
                 self.close(sink);
             }
@@ -261,8 +295,17 @@ impl StreamTranslator {
         }
         let encrypted = item.encrypted_content.as_deref().filter(|e| !e.is_empty());
         if !self.is_open(Kind::Thinking, id) {
-            let summary: Vec<&str> = item.summary.iter().flatten().filter_map(|s| s.text.as_deref()).collect();
-            let summary = if self.thinking == ThinkingMode::Summarized { summary.join("\n\n") } else { String::new() };
+            let summary: Vec<&str> = item
+                .summary
+                .iter()
+                .flatten()
+                .filter_map(|s| s.text.as_deref())
+                .collect();
+            let summary = if self.thinking == ThinkingMode::Summarized {
+                summary.join("\n\n")
+            } else {
+                String::new()
+            };
             if encrypted.is_none() && summary.is_empty() {
                 return;
             }
@@ -272,13 +315,22 @@ impl StreamTranslator {
                 self.delta(Delta::ThinkingDelta { thinking: &summary }, sink);
             }
         }
-        let signature = encrypted.map(|e| encode_signature(&self.upstream_model, e)).unwrap_or_default();
-        self.delta(Delta::SignatureDelta { signature: &signature }, sink);
+        let signature = encrypted
+            .map(|e| encode_signature(&self.upstream_model, e))
+            .unwrap_or_default();
+        self.delta(
+            Delta::SignatureDelta {
+                signature: &signature,
+            },
+            sink,
+        );
         self.close(sink);
     }
 
     fn is_open(&self, kind: Kind, item_id: &str) -> bool {
-        self.open.as_ref().is_some_and(|o| o.kind == kind && o.item_id == item_id)
+        self.open
+            .as_ref()
+            .is_some_and(|o| o.kind == kind && o.item_id == item_id)
     }
 
     fn open_tool(&mut self, item: &OutItem, sink: &mut dyn Sink) {
@@ -286,15 +338,33 @@ impl StreamTranslator {
         let index = self.next_index;
         self.next_index += 1;
         self.tool_calls += 1;
-        let fallback = format!("call_{}_{index}", self.message_id.trim_start_matches("msg_"));
-        let call_id = item.call_id.as_deref().or(item.id.as_deref()).unwrap_or(&fallback);
+        let fallback = format!(
+            "call_{}_{index}",
+            self.message_id.trim_start_matches("msg_")
+        );
+        let call_id = item
+            .call_id
+            .as_deref()
+            .or(item.id.as_deref())
+            .unwrap_or(&fallback);
         let name = self.names.original(item.name.as_deref().unwrap_or(""));
         sink.event(&Event::ContentBlockStart {
             index,
-            content_block: BlockStart::ToolUse { id: call_id, name, input: Empty {} },
+            content_block: BlockStart::ToolUse {
+                id: call_id,
+                name,
+                input: Empty {},
+            },
         });
         let item_id = item.id.clone().unwrap_or_default();
-        self.open = Some(Open { index, kind: Kind::Tool, item_id, streamed: false, summary_index: 0, signed: false });
+        self.open = Some(Open {
+            index,
+            kind: Kind::Tool,
+            item_id,
+            streamed: false,
+            summary_index: 0,
+            signed: false,
+        });
     }
 
     /// Makes sure a block of `kind` for `item_id` is open, closing any other block first.
@@ -307,18 +377,34 @@ impl StreamTranslator {
         self.next_index += 1;
         let content_block = match kind {
             Kind::Text => BlockStart::Text { text: "" },
-            Kind::Thinking => BlockStart::Thinking { thinking: "", signature: "" },
+            Kind::Thinking => BlockStart::Thinking {
+                thinking: "",
+                signature: "",
+            },
             Kind::Tool => BlockStart::Text { text: "" }, // tools open through open_tool
         };
-        sink.event(&Event::ContentBlockStart { index, content_block });
-        self.open = Some(Open { index, kind, item_id: item_id.to_owned(), streamed: false, summary_index: 0, signed: false });
+        sink.event(&Event::ContentBlockStart {
+            index,
+            content_block,
+        });
+        self.open = Some(Open {
+            index,
+            kind,
+            item_id: item_id.to_owned(),
+            streamed: false,
+            summary_index: 0,
+            signed: false,
+        });
     }
 
     fn delta(&mut self, delta: Delta<'_>, sink: &mut dyn Sink) {
         if let Some(o) = self.open.as_mut() {
             o.streamed = true;
             o.signed |= matches!(delta, Delta::SignatureDelta { .. });
-            sink.event(&Event::ContentBlockDelta { index: o.index, delta });
+            sink.event(&Event::ContentBlockDelta {
+                index: o.index,
+                delta,
+            });
         }
     }
 
@@ -326,7 +412,10 @@ impl StreamTranslator {
         if let Some(o) = self.open.take() {
             if o.kind == Kind::Thinking && !o.signed {
                 // Every thinking block ends with exactly one signature.
-                sink.event(&Event::ContentBlockDelta { index: o.index, delta: Delta::SignatureDelta { signature: "" } });
+                sink.event(&Event::ContentBlockDelta {
+                    index: o.index,
+                    delta: Delta::SignatureDelta { signature: "" },
+                });
             }
             sink.event(&Event::ContentBlockStop { index: o.index });
             if o.kind == Kind::Text {
@@ -379,7 +468,9 @@ mod tests {
                 continue;
             }
             // As the handler does, an unreadable (here: cut-off) event is skipped.
-            let Ok(parsed) = serde_json::from_str::<responses::Event>(ev.data) else { continue };
+            let Ok(parsed) = serde_json::from_str::<responses::Event>(ev.data) else {
+                continue;
+            };
             match t.on_event(&parsed, &mut sink) {
                 Ok(Step::Done) => done = true,
                 Ok(Step::Continue) => {}
@@ -401,7 +492,9 @@ mod tests {
             .map(|e| {
                 let mut lines = e.lines();
                 let name = lines.next().unwrap().strip_prefix("event: ").unwrap();
-                let data: Value = serde_json::from_str(lines.next().unwrap().strip_prefix("data: ").unwrap()).unwrap();
+                let data: Value =
+                    serde_json::from_str(lines.next().unwrap().strip_prefix("data: ").unwrap())
+                        .unwrap();
                 assert_eq!(data["type"], name, "event name matches type");
                 data
             })
@@ -421,7 +514,9 @@ mod tests {
                     open = Some(next);
                     next += 1;
                 }
-                "content_block_delta" => assert_eq!(ev["index"].as_u64(), open, "delta outside its block"),
+                "content_block_delta" => {
+                    assert_eq!(ev["index"].as_u64(), open, "delta outside its block")
+                }
                 "content_block_stop" => {
                     assert_eq!(ev["index"].as_u64(), open);
                     open = None;
@@ -436,7 +531,11 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/tests/fixtures/upstream/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!(
+            "{}/tests/fixtures/upstream/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -445,7 +544,10 @@ mod tests {
         assert!(err.is_none());
         let evs = events(&out);
         assert_grammar(&evs);
-        let text: String = evs.iter().filter_map(|e| e["delta"]["text"].as_str()).collect();
+        let text: String = evs
+            .iter()
+            .filter_map(|e| e["delta"]["text"].as_str())
+            .collect();
         assert!(!text.is_empty());
         assert_eq!(evs[evs.len() - 2]["delta"]["stop_reason"], "end_turn");
     }
@@ -455,11 +557,19 @@ mod tests {
         let (out, _) = translate_stream(&fixture("function_call_parallel.sse"), ThinkingMode::Off);
         let evs = events(&out);
         assert_grammar(&evs);
-        let starts: Vec<&Value> = evs.iter().filter(|e| e["type"] == "content_block_start").collect();
+        let starts: Vec<&Value> = evs
+            .iter()
+            .filter(|e| e["type"] == "content_block_start")
+            .collect();
         assert_eq!(starts.len(), 2);
         for s in &starts {
             assert_eq!(s["content_block"]["type"], "tool_use");
-            assert!(s["content_block"]["id"].as_str().unwrap().starts_with("call_"));
+            assert!(
+                s["content_block"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("call_")
+            );
             assert!(!s["content_block"]["name"].as_str().unwrap().is_empty());
         }
         for idx in 0..2 {
@@ -475,27 +585,42 @@ mod tests {
 
     #[test]
     fn reasoning_becomes_a_signed_thinking_block() {
-        let (out, _) = translate_stream(&fixture("reasoning_then_text.sse"), ThinkingMode::Summarized);
+        let (out, _) = translate_stream(
+            &fixture("reasoning_then_text.sse"),
+            ThinkingMode::Summarized,
+        );
         let evs = events(&out);
         assert_grammar(&evs);
         assert_eq!(evs[1]["content_block"]["type"], "thinking");
-        let sig: Vec<&str> = evs.iter().filter_map(|e| e["delta"]["signature"].as_str()).collect();
+        let sig: Vec<&str> = evs
+            .iter()
+            .filter_map(|e| e["delta"]["signature"].as_str())
+            .collect();
         assert_eq!(sig.len(), 1);
         assert!(crate::translate::ids::decode_signature(sig[0], "gpt-5.6-sol").is_some());
         let usage = &evs[evs.len() - 2]["usage"];
         assert!(usage["cache_read_input_tokens"].as_u64().unwrap() > 0);
 
         let (out, _) = translate_stream(&fixture("reasoning_then_text.sse"), ThinkingMode::Off);
-        assert!(!out.contains("thinking"), "no thinking block unless asked for");
+        assert!(
+            !out.contains("thinking"),
+            "no thinking block unless asked for"
+        );
         let (out, _) = translate_stream(&fixture("reasoning_then_text.sse"), ThinkingMode::Omitted);
         assert!(!out.contains("thinking_delta") && out.contains("signature_delta"));
     }
 
     #[test]
     fn failures_and_truncation_are_errors() {
-        let (_, err) = translate_stream(&fixture("response_failed_context_length.sse"), ThinkingMode::Off);
+        let (_, err) = translate_stream(
+            &fixture("response_failed_context_length.sse"),
+            ThinkingMode::Off,
+        );
         assert!(matches!(err, Some(Error::PromptTooLong { .. })));
-        let (_, err) = translate_stream(&fixture("response_failed_server_error.sse"), ThinkingMode::Off);
+        let (_, err) = translate_stream(
+            &fixture("response_failed_server_error.sse"),
+            ThinkingMode::Off,
+        );
         assert_eq!(err.unwrap().kind(), "api_error");
         let full = fixture("text_plain.sse");
         let (_, err) = translate_stream(&full[..full.len() / 2], ThinkingMode::Off);
@@ -504,7 +629,10 @@ mod tests {
 
     #[test]
     fn incomplete_maps_to_max_tokens() {
-        let (out, err) = translate_stream(&fixture("response_incomplete_max_output_tokens.sse"), ThinkingMode::Off);
+        let (out, err) = translate_stream(
+            &fixture("response_incomplete_max_output_tokens.sse"),
+            ThinkingMode::Off,
+        );
         assert!(err.is_none());
         let evs = events(&out);
         assert_grammar(&evs);
@@ -519,7 +647,11 @@ mod tests {
             if path.extension().and_then(|e| e.to_str()) != Some("sse") {
                 continue;
             }
-            for mode in [ThinkingMode::Off, ThinkingMode::Summarized, ThinkingMode::Omitted] {
+            for mode in [
+                ThinkingMode::Off,
+                ThinkingMode::Summarized,
+                ThinkingMode::Omitted,
+            ] {
                 let (out, err) = translate_stream(&std::fs::read(&path).unwrap(), mode);
                 if err.is_none() {
                     assert_grammar(&events(&out));

@@ -28,14 +28,26 @@ pub fn count(req: &Request, tokens: &mut impl FnMut(&str) -> u64) -> u64 {
         n += PER_ITEM
             + match item {
                 Item::Message { content, .. } => content.iter().map(|p| part(p, tokens)).sum(),
-                Item::FunctionCall { name, arguments, .. } => tokens(name) + tokens(arguments),
-                Item::FunctionCallOutput { output: Output::Text(t), .. } => tokens(t),
-                Item::FunctionCallOutput { output: Output::Parts(parts), .. } => {
-                    parts.iter().map(|p| part(p, tokens)).sum()
-                }
+                Item::FunctionCall {
+                    name, arguments, ..
+                } => tokens(name) + tokens(arguments),
+                Item::FunctionCallOutput {
+                    output: Output::Text(t),
+                    ..
+                } => tokens(t),
+                Item::FunctionCallOutput {
+                    output: Output::Parts(parts),
+                    ..
+                } => parts.iter().map(|p| part(p, tokens)).sum(),
                 // Encrypted reasoning is re-read by the model: roughly its plaintext size.
-                Item::Reasoning { summary, encrypted_content } => {
-                    let s: u64 = summary.iter().map(|Summary::SummaryText { text: t }| tokens(t)).sum();
+                Item::Reasoning {
+                    summary,
+                    encrypted_content,
+                } => {
+                    let s: u64 = summary
+                        .iter()
+                        .map(|Summary::SummaryText { text: t }| tokens(t))
+                        .sum();
                     s + encrypted_content.len() as u64 / 8
                 }
             };
@@ -47,14 +59,18 @@ fn part(p: &Part, tokens: &mut impl FnMut(&str) -> u64) -> u64 {
     match p {
         Part::InputText { text: t } | Part::OutputText { text: t } => tokens(t),
         Part::InputImage { image_url } => image(image_url),
-        Part::InputFile { file_data, .. } => file_data.as_ref().map_or(DEFAULT_IMAGE, |d| d.len() as u64 / 6),
+        Part::InputFile { file_data, .. } => file_data
+            .as_ref()
+            .map_or(DEFAULT_IMAGE, |d| d.len() as u64 / 6),
     }
 }
 
 /// Image cost from its pixel size when the header is readable (PNG), else a typical size.
 /// OpenAI's rule: scale into 2048×2048, shortest side to 768, then 170 per 512-px tile + 85.
 fn image(url: &str) -> u64 {
-    let Some(b64) = url.strip_prefix("data:image/png;base64,") else { return DEFAULT_IMAGE };
+    let Some(b64) = url.strip_prefix("data:image/png;base64,") else {
+        return DEFAULT_IMAGE;
+    };
     let head = crate::base64::decode(b64.as_bytes(), 24);
     if head.len() < 24 || &head[1..4] != b"PNG" {
         return DEFAULT_IMAGE;
@@ -80,7 +96,9 @@ pub fn text(s: &str) -> u64 {
     let mut tokens = 0f64;
     while i < b.len() {
         let c = b[i];
-        if c.is_ascii_alphabetic() || (c == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic)) {
+        if c.is_ascii_alphabetic()
+            || (c == b' ' && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic))
+        {
             let start = i;
             i += 1;
             while i < b.len() && b[i].is_ascii_alphabetic() {

@@ -25,7 +25,10 @@ pub struct Seen {
 
 impl Seen {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
@@ -41,7 +44,11 @@ pub struct Reply {
 
 impl Reply {
     pub fn sse(body: impl Into<Vec<u8>>) -> Reply {
-        Reply { status: 200, headers: vec![("Content-Type".into(), "text/event-stream".into())], parts: vec![(Duration::ZERO, body.into())] }
+        Reply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/event-stream".into())],
+            parts: vec![(Duration::ZERO, body.into())],
+        }
     }
     pub fn json(status: u16, body: Value) -> Reply {
         Reply {
@@ -55,7 +62,10 @@ impl Reply {
         Reply {
             status: 200,
             headers: vec![("Content-Type".into(), "text/event-stream".into())],
-            parts: parts.into_iter().map(|(d, s)| (d, s.into_bytes())).collect(),
+            parts: parts
+                .into_iter()
+                .map(|(d, s)| (d, s.into_bytes()))
+                .collect(),
         }
     }
 }
@@ -75,7 +85,12 @@ pub struct Mock {
 
 impl Mock {
     pub fn start(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
-        Mock::start_with_refresh(script, |_| Reply::json(200, json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new", "id_token": jwt(4_000_000_000)})))
+        Mock::start_with_refresh(script, |_| {
+            Reply::json(
+                200,
+                json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new", "id_token": jwt(4_000_000_000)}),
+            )
+        })
     }
 
     pub fn start_with_refresh(
@@ -91,7 +106,12 @@ impl Mock {
         let refresh: Arc<dyn Fn(&Seen) -> Reply + Send + Sync> = Arc::new(refresh);
         let counter = Arc::new(AtomicUsize::new(0));
         {
-            let (server, seen, refreshes, failures) = (server.clone(), seen.clone(), refreshes.clone(), write_failures.clone());
+            let (server, seen, refreshes, failures) = (
+                server.clone(),
+                seen.clone(),
+                refreshes.clone(),
+                write_failures.clone(),
+            );
             std::thread::spawn(move || {
                 for mut req in server.incoming_requests() {
                     let mut body = Vec::new();
@@ -99,7 +119,11 @@ impl Mock {
                     let s = Seen {
                         method: req.method().to_string(),
                         path: req.url().to_string(),
-                        headers: req.headers().iter().map(|h| (h.field.to_string(), h.value.to_string())).collect(),
+                        headers: req
+                            .headers()
+                            .iter()
+                            .map(|h| (h.field.to_string(), h.value.to_string()))
+                            .collect(),
                         body,
                     };
                     let reply = if s.path.starts_with("/oauth/token") {
@@ -133,7 +157,10 @@ impl Mock {
     }
 
     pub fn last(&self) -> Seen {
-        self.requests().last().cloned().expect("the mock saw no request")
+        self.requests()
+            .last()
+            .cloned()
+            .expect("the mock saw no request")
     }
 }
 
@@ -172,15 +199,21 @@ pub fn jwt(exp: u64) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut s = String::new();
         for chunk in b.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x)) << (8 * (3 - chunk.len()));
+            let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x))
+                << (8 * (3 - chunk.len()));
             for i in 0..=chunk.len() {
                 s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
             }
         }
         s
     };
-    let claims = json!({"exp": exp, "https://api.openai.com/auth": {"chatgpt_account_id": "acc-from-jwt"}});
-    format!("{}.{}.sig", enc(b"{\"alg\":\"none\"}"), enc(claims.to_string().as_bytes()))
+    let claims =
+        json!({"exp": exp, "https://api.openai.com/auth": {"chatgpt_account_id": "acc-from-jwt"}});
+    format!(
+        "{}.{}.sig",
+        enc(b"{\"alg\":\"none\"}"),
+        enc(claims.to_string().as_bytes())
+    )
 }
 
 /// A temp dir standing in for `~/.codex`, removed on drop.
@@ -191,10 +224,18 @@ pub struct CodexHome {
 impl CodexHome {
     pub fn new(tokens: Value) -> CodexHome {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!("ccp-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "ccp-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         if !tokens.is_null() {
-            std::fs::write(dir.join("auth.json"), serde_json::to_vec_pretty(&tokens).unwrap()).unwrap();
+            std::fs::write(
+                dir.join("auth.json"),
+                serde_json::to_vec_pretty(&tokens).unwrap(),
+            )
+            .unwrap();
         }
         CodexHome { dir }
     }
@@ -224,7 +265,9 @@ impl Drop for CodexHome {
 /// Starts the proxy in-process against `mock` with tokens from `home`; `tweak` adjusts config.
 pub fn proxy(mock: &Mock, home: &CodexHome, tweak: impl FnOnce(&mut Config)) -> Running {
     let mut cfg = Config::for_test(&mock.url, home.dir.clone());
-    cfg.refresh_url = mock.url.replace("/backend-api/codex/responses", "/oauth/token");
+    cfg.refresh_url = mock
+        .url
+        .replace("/backend-api/codex/responses", "/oauth/token");
     tweak(&mut cfg);
     codex_claude_proxy::start(cfg).unwrap()
 }
@@ -241,13 +284,17 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     /// SSE events as (event name, data JSON).
     pub fn events(&self) -> Vec<(String, Value)> {
@@ -274,7 +321,13 @@ pub fn sse_events(text: &str) -> Vec<(String, Value)> {
 }
 
 /// Sends one request on a fresh connection and reads the whole answer.
-pub fn call(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+pub fn call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     send(&mut s, method, path, headers, body);
@@ -282,7 +335,10 @@ pub fn call(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(&s
 }
 
 pub fn send(s: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -295,7 +351,12 @@ pub fn send(s: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)
 pub fn read_answer(r: &mut BufReader<TcpStream>, t0: Instant, head: bool) -> Answer {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
-    let status: u16 = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("bad status line {line:?}")).parse().unwrap();
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("bad status line {line:?}"))
+        .parse()
+        .unwrap();
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -307,7 +368,12 @@ pub fn read_answer(r: &mut BufReader<TcpStream>, t0: Instant, head: bool) -> Ans
         let (k, v) = l.split_once(':').unwrap();
         headers.push((k.trim().to_owned(), v.trim().to_owned()));
     }
-    let get = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     let mut chunks = Vec::new();
     if head {
@@ -315,7 +381,8 @@ pub fn read_answer(r: &mut BufReader<TcpStream>, t0: Instant, head: bool) -> Ans
         loop {
             line.clear();
             r.read_line(&mut line).unwrap();
-            let size = usize::from_str_radix(line.trim(), 16).unwrap_or_else(|_| panic!("bad chunk size {line:?}"));
+            let size = usize::from_str_radix(line.trim(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size {line:?}"));
             let mut chunk = vec![0; size];
             r.read_exact(&mut chunk).unwrap();
             let mut crlf = [0; 2];
@@ -332,34 +399,68 @@ pub fn read_answer(r: &mut BufReader<TcpStream>, t0: Instant, head: bool) -> Ans
     } else {
         r.read_to_end(&mut body).unwrap();
     }
-    Answer { status, headers, body, chunks }
+    Answer {
+        status,
+        headers,
+        body,
+        chunks,
+    }
 }
 
 /// POSTs a JSON body to /v1/messages.
 pub fn post_messages(addr: std::net::SocketAddr, body: &Value) -> Answer {
-    call(addr, "POST", "/v1/messages?beta=true", &[("Content-Type", "application/json"), ("Authorization", "Bearer sk-proxy")], body.to_string().as_bytes())
+    call(
+        addr,
+        "POST",
+        "/v1/messages?beta=true",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer sk-proxy"),
+        ],
+        body.to_string().as_bytes(),
+    )
 }
 
 pub fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)).unwrap()
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel),
+    )
+    .unwrap()
 }
 
 /// The `body` of a captured Claude Code request.
 pub fn cc_request(name: &str) -> Value {
-    let v: Value = serde_json::from_slice(&fixture(&format!("claude-code/{name}.request.json"))).unwrap();
+    let v: Value =
+        serde_json::from_slice(&fixture(&format!("claude-code/{name}.request.json"))).unwrap();
     v["body"].clone()
 }
 
 /// Upstream SSE for a text answer, one delta per piece.
 pub fn text_stream(pieces: &[&str]) -> String {
     let mut s = String::new();
-    let mut ev = |v: Value| s.push_str(&format!("event: {}\ndata: {}\n\n", v["type"].as_str().unwrap(), v));
+    let mut ev = |v: Value| {
+        s.push_str(&format!(
+            "event: {}\ndata: {}\n\n",
+            v["type"].as_str().unwrap(),
+            v
+        ))
+    };
     ev(json!({"type":"response.created","response":{"id":"resp_1"}}));
-    ev(json!({"type":"response.output_item.added","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[]}}));
+    ev(
+        json!({"type":"response.output_item.added","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[]}}),
+    );
     for p in pieces {
-        ev(json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":p}));
+        ev(
+            json!({"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":p}),
+        );
     }
-    ev(json!({"type":"response.output_item.done","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"output_text","text":pieces.concat()}]}}));
-    ev(json!({"type":"response.completed","response":{"id":"resp_1","usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":7,"total_tokens":107}}}));
+    ev(
+        json!({"type":"response.output_item.done","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"output_text","text":pieces.concat()}]}}),
+    );
+    ev(
+        json!({"type":"response.completed","response":{"id":"resp_1","usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":7,"total_tokens":107}}}),
+    );
     s
 }

@@ -1,0 +1,153 @@
+//! Golden files for translation. Each real Claude Code request in `fixtures/claude-code/` has
+//! its upstream body checked in under `golden/requests/`, and each upstream stream in
+//! `fixtures/upstream/` its Anthropic stream under `golden/streams/` (one file per thinking mode).
+//! After an intended change, regenerate with `UPDATE_GOLDEN=1 cargo test --test golden` and
+//! review the diff.
+
+use std::path::{Path, PathBuf};
+
+use codex_claude_proxy::sse::SseReader;
+use codex_claude_proxy::translate::ids::ToolNames;
+use codex_claude_proxy::translate::models::ModelMap;
+use codex_claude_proxy::translate::request::{Context, ThinkingMode, translate};
+use codex_claude_proxy::translate::stream::{SseSink, Step, StreamTranslator};
+use codex_claude_proxy::{anthropic, responses};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+/// Compares `got` with the golden file, or rewrites it under UPDATE_GOLDEN=1.
+fn check(golden: &Path, got: &str, failures: &mut Vec<String>) {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(golden, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(golden).unwrap_or_default();
+    if want != got {
+        let line = want
+            .lines()
+            .zip(got.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(got.lines().count()));
+        failures.push(format!(
+            "{} differs at line {}\n~~~ expected\n{}\n~~~ got\n{}\n~~~",
+            golden.display(),
+            line + 1,
+            want.lines().nth(line).unwrap_or("<end>"),
+            got.lines().nth(line).unwrap_or("<end>"),
+        ));
+    }
+}
+
+fn sorted(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn claude_code_requests_translate_to_golden_upstream_bodies() {
+    let map = ModelMap {
+        thinking: "gpt-5.6-sol".into(),
+        big: "gpt-5.6-terra".into(),
+        small: "gpt-5.6-luna".into(),
+    };
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for path in sorted(&root().join("fixtures/claude-code"), ".request.json") {
+        let fixture: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        if !fixture["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/v1/messages")
+        {
+            continue;
+        }
+        let req: anthropic::Request = serde_json::from_value(fixture["body"].clone()).unwrap();
+        let session = fixture["headers"]["X-Claude-Code-Session-Id"].as_str();
+        let t = translate(
+            &req,
+            &Context {
+                map: &map,
+                models: &[],
+                session_header: session,
+            },
+        )
+        .unwrap();
+        let body = serde_json::to_string_pretty(&t.body).unwrap() + "\n";
+        let name = path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".request.json", ".upstream.json");
+        check(
+            &root().join("golden/requests").join(name),
+            &body,
+            &mut failures,
+        );
+        n += 1;
+    }
+    assert!(n >= 40, "only {n} request fixtures");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn upstream_streams_translate_to_golden_anthropic_streams() {
+    let mut failures = Vec::new();
+    for path in sorted(&root().join("fixtures/upstream"), ".sse") {
+        let bytes = std::fs::read(&path).unwrap();
+        for (mode, tag) in [
+            (ThinkingMode::Summarized, "thinking"),
+            (ThinkingMode::Off, "plain"),
+        ] {
+            let mut t = StreamTranslator::new(
+                "msg_golden".into(),
+                "claude-opus-5-5".into(),
+                "gpt-5.6-sol".into(),
+                mode,
+                ToolNames::default(),
+                1000,
+                1_764_000_000,
+            );
+            let mut sink = SseSink::default();
+            let mut reader = SseReader::new(&bytes[..], 1 << 24);
+            let mut ending = String::from("<upstream ended without a terminal event>");
+            while let Some(ev) = reader.next_event().unwrap() {
+                if ev.comment {
+                    continue;
+                }
+                let parsed: responses::Event = serde_json::from_str(ev.data).unwrap();
+                match t.on_event(&parsed, &mut sink) {
+                    Ok(Step::Done) => {
+                        ending = "<done>".into();
+                        break;
+                    }
+                    Ok(Step::Continue) => {}
+                    Err(e) => {
+                        ending = format!("<error {} {}: {e}>", e.status(), e.kind());
+                        break;
+                    }
+                }
+            }
+            let got = format!("{}{ending}\n", String::from_utf8(sink.buf).unwrap());
+            let name = path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(".sse", &format!(".{tag}.sse"));
+            check(
+                &root().join("golden/streams").join(name),
+                &got,
+                &mut failures,
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
