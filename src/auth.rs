@@ -12,10 +12,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::clock;
 use crate::error::Error;
 
 /// The Codex CLI's public OAuth client id.
@@ -154,7 +155,7 @@ impl Auth {
                 tokens[key] = json!(v);
             }
         }
-        doc["last_refresh"] = json!(rfc3339(now()));
+        doc["last_refresh"] = json!(clock::rfc3339(now()));
         write_atomic(&self.path, &doc)?;
         drop(file); // releases the lock, after the new file is in place
         self.invalidate();
@@ -252,10 +253,7 @@ fn is_fresh(c: &Credentials, now: u64) -> bool {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
+    clock::unix_now()
 }
 
 /// Writes `doc` next to `path` and renames it over, so a crash leaves the old or the new file,
@@ -288,28 +286,6 @@ pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
         return Err(fail("write", e));
     }
     Ok(())
-}
-
-/// `2026-11-25T16:47:16Z` for a Unix time (UTC), as the Codex CLI writes `last_refresh`.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -349,13 +325,6 @@ mod tests {
         assert!(!is_fresh(&c, 2_000_000_000 - 60));
         assert!(format!("{c:?}").contains("<redacted>") && !format!("{c:?}").contains(&access));
         assert!(parse_credentials(&json!({"tokens": {}})).is_err());
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_764_089_236), "2025-11-25T16:47:16Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

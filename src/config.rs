@@ -8,10 +8,32 @@ use std::time::Duration;
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Command {
-    /// Run the proxy with this configuration.
-    Serve(Box<Config>),
+    /// Do `Action` with this configuration.
+    Run(Action, Box<Config>),
     /// Print this text to stdout and exit 0 (`--help`, `--version`).
     Print(String),
+}
+
+/// The subcommand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run the proxy (no subcommand, or `serve`).
+    Serve,
+    /// Start a proxy (or reuse one) and run `claude` with these arguments through it.
+    Claude(Vec<String>),
+    /// Sign in with a ChatGPT account and write `auth.json`; `device` picks the device-code flow.
+    Login { device: bool },
+    /// Remove the tokens from `auth.json`.
+    Logout,
+    /// Print the account, token expiry, backend reachability and usage limits.
+    Status,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Validated settings for one proxy process.
@@ -37,11 +59,15 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    /// OAuth issuer for `login` (authorize, token and device-code endpoints).
+    pub auth_url: String,
+    pub log_format: LogFormat,
 }
 
 pub const DEFAULT_PORT: u16 = 8082;
 pub const DEFAULT_UPSTREAM: &str = "https://chatgpt.com/backend-api/codex/responses";
 pub const DEFAULT_REFRESH_URL: &str = "https://auth.openai.com/oauth/token";
+pub const DEFAULT_AUTH_URL: &str = "https://auth.openai.com";
 /// Defaults from the backend's model list as of late 2026; checked against `/models` at start.
 pub const DEFAULT_THINKING_MODEL: &str = "gpt-5.6-sol";
 pub const DEFAULT_BIG_MODEL: &str = "gpt-5.6-terra";
@@ -55,103 +81,41 @@ struct Setting {
     help: &'static str,
 }
 
+/// Shorthand that keeps the table one row per line.
+const fn s(
+    flag: &'static str,
+    env: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        flag,
+        env,
+        default,
+        help,
+    }
+}
+
+#[rustfmt::skip]
 const SETTINGS: &[Setting] = &[
-    Setting {
-        flag: "--host",
-        env: "PROXY_HOST",
-        default: "127.0.0.1",
-        help: "address to listen on",
-    },
-    Setting {
-        flag: "--port",
-        env: "PROXY_PORT",
-        default: "8082",
-        help: "port to listen on (0 picks a free one)",
-    },
-    Setting {
-        flag: "--upstream-url",
-        env: "CHATGPT_API_URL",
-        default: DEFAULT_UPSTREAM,
-        help: "Codex Responses endpoint",
-    },
-    Setting {
-        flag: "--codex-home",
-        env: "CODEX_HOME",
-        default: "~/.codex",
-        help: "directory holding auth.json from `codex login`",
-    },
-    Setting {
-        flag: "--refresh-url",
-        env: "CODEX_REFRESH_URL",
-        default: DEFAULT_REFRESH_URL,
-        help: "OAuth token endpoint",
-    },
-    Setting {
-        flag: "--thinking-model",
-        env: "CODEX_THINKING_MODEL",
-        default: DEFAULT_THINKING_MODEL,
-        help: "model for claude-*opus*",
-    },
-    Setting {
-        flag: "--big-model",
-        env: "CODEX_BIG_MODEL",
-        default: DEFAULT_BIG_MODEL,
-        help: "model for claude-*sonnet* and unrecognised ids",
-    },
-    Setting {
-        flag: "--small-model",
-        env: "CODEX_SMALL_MODEL",
-        default: DEFAULT_SMALL_MODEL,
-        help: "model for claude-*haiku*",
-    },
-    Setting {
-        flag: "--log-level",
-        env: "PROXY_LOG",
-        default: "info",
-        help: "error, warn, info, debug or trace",
-    },
-    Setting {
-        flag: "--api-key",
-        env: "PROXY_API_KEY",
-        default: "",
-        help: "key clients must send (x-api-key or Bearer); empty: none",
-    },
-    Setting {
-        flag: "--ping-interval",
-        env: "PROXY_PING_SECS",
-        default: "5",
-        help: "seconds of silence before a ping event",
-    },
-    Setting {
-        flag: "--connect-timeout",
-        env: "PROXY_CONNECT_TIMEOUT_SECS",
-        default: "10",
-        help: "seconds to connect to the upstream",
-    },
-    Setting {
-        flag: "--first-byte-timeout",
-        env: "PROXY_FIRST_BYTE_TIMEOUT_SECS",
-        default: "120",
-        help: "seconds for the upstream to start answering",
-    },
-    Setting {
-        flag: "--idle-timeout",
-        env: "PROXY_IDLE_TIMEOUT_SECS",
-        default: "300",
-        help: "seconds of upstream silence before giving up",
-    },
-    Setting {
-        flag: "--max-body",
-        env: "PROXY_MAX_BODY_MB",
-        default: "32",
-        help: "largest request body in MiB",
-    },
-    Setting {
-        flag: "--max-connections",
-        env: "PROXY_MAX_CONNECTIONS",
-        default: "512",
-        help: "requests served at once; more get 529",
-    },
+    s("--host", "PROXY_HOST", "127.0.0.1", "address to listen on"),
+    s("--port", "PROXY_PORT", "8082", "port to listen on (0 picks a free one)"),
+    s("--upstream-url", "CHATGPT_API_URL", DEFAULT_UPSTREAM, "Codex Responses endpoint"),
+    s("--codex-home", "CODEX_HOME", "~/.codex", "directory holding auth.json from `codex login`"),
+    s("--auth-url", "CODEX_AUTH_URL", DEFAULT_AUTH_URL, "OAuth issuer used by `login`"),
+    s("--refresh-url", "CODEX_REFRESH_URL", DEFAULT_REFRESH_URL, "OAuth token endpoint"),
+    s("--thinking-model", "CODEX_THINKING_MODEL", DEFAULT_THINKING_MODEL, "model for claude-*opus*"),
+    s("--big-model", "CODEX_BIG_MODEL", DEFAULT_BIG_MODEL, "model for claude-*sonnet* and unrecognised ids"),
+    s("--small-model", "CODEX_SMALL_MODEL", DEFAULT_SMALL_MODEL, "model for claude-*haiku*"),
+    s("--log-format", "PROXY_LOG_FORMAT", "text", "text, or json (one object per line)"),
+    s("--log-level", "PROXY_LOG", "info", "error, warn, info, debug or trace"),
+    s("--api-key", "PROXY_API_KEY", "", "key clients must send (x-api-key or Bearer); empty: none"),
+    s("--ping-interval", "PROXY_PING_SECS", "5", "seconds of silence before a ping event"),
+    s("--connect-timeout", "PROXY_CONNECT_TIMEOUT_SECS", "10", "seconds to connect to the upstream"),
+    s("--first-byte-timeout", "PROXY_FIRST_BYTE_TIMEOUT_SECS", "120", "seconds for the upstream to start answering"),
+    s("--idle-timeout", "PROXY_IDLE_TIMEOUT_SECS", "300", "seconds of upstream silence before giving up"),
+    s("--max-body", "PROXY_MAX_BODY_MB", "32", "largest request body in MiB"),
+    s("--max-connections", "PROXY_MAX_CONNECTIONS", "512", "requests served at once; more get 529"),
 ];
 
 /// The `--help` text, built from the same table the parser uses.
@@ -159,8 +123,15 @@ pub fn help() -> String {
     let mut s = format!(
         "codex-claude-proxy {}\n\
          Anthropic Messages API on a ChatGPT Plus/Pro subscription's Codex models.\n\n\
-         USAGE: codex-claude-proxy [OPTIONS]\n\n\
-         Then: ANTHROPIC_BASE_URL=http://127.0.0.1:8082 ANTHROPIC_AUTH_TOKEN=sk-proxy claude\n\n\
+         USAGE: codex-claude-proxy [OPTIONS] [COMMAND]\n\n\
+         COMMANDS:\n\
+         \x20 (none), serve          run the proxy\n\
+         \x20 claude [ARGS...]       run Claude Code through the proxy (started if needed)\n\
+         \x20 login [--device-auth]  sign in with ChatGPT and write auth.json\n\
+         \x20 logout                 remove the tokens from auth.json\n\
+         \x20 status                 account, token expiry, backend and usage limits\n\n\
+         Or run the proxy, then:\n\
+         \x20 ANTHROPIC_BASE_URL=http://127.0.0.1:8082 ANTHROPIC_AUTH_TOKEN=sk-proxy claude\n\n\
          OPTIONS (flag, environment variable, default):\n",
         env!("CARGO_PKG_VERSION")
     );
@@ -187,8 +158,31 @@ impl Config {
         F: Fn(&str) -> Option<String>,
     {
         let mut given: Vec<(usize, String)> = Vec::new();
+        let mut action = Action::Serve;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            if !arg.starts_with('-') {
+                action = match (&action, arg.as_str()) {
+                    (Action::Serve, "serve") => Action::Serve,
+                    // Everything after `claude` belongs to claude.
+                    (Action::Serve, "claude") => Action::Claude(args.by_ref().collect()),
+                    (Action::Serve, "login") => Action::Login { device: false },
+                    (Action::Serve, "logout") => Action::Logout,
+                    (Action::Serve, "status") => Action::Status,
+                    _ => {
+                        return Err(format!(
+                            "unknown command '{arg}'; run with --help for the commands"
+                        ));
+                    }
+                };
+                continue;
+            }
+            if matches!(action, Action::Login { .. })
+                && matches!(arg.as_str(), "--device-auth" | "--device")
+            {
+                action = Action::Login { device: true };
+                continue;
+            }
             match arg.as_str() {
                 "-h" | "--help" => return Ok(Command::Print(help())),
                 "-V" | "--version" => {
@@ -249,11 +243,17 @@ impl Config {
             max_body_bytes: number::<usize>(&get("--max-body"), "--max-body")?
                 .saturating_mul(1 << 20),
             max_connections: number(&get("--max-connections"), "--max-connections")?,
+            auth_url: url(&get("--auth-url"), "--auth-url")?,
+            log_format: match get("--log-format").as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(format!("--log-format: '{other}' must be text or json")),
+            },
         };
         if cfg.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
-        Ok(Command::Serve(Box::new(cfg)))
+        Ok(Command::Run(action, Box::new(cfg)))
     }
 
     /// Settings for tests and embedders: loopback, port 0, the given upstream and token dir.
@@ -278,6 +278,12 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: 32 << 20,
             max_connections: 512,
+            auth_url: upstream_url
+                .split("/backend-api")
+                .next()
+                .unwrap_or(upstream_url)
+                .to_owned(),
+            log_format: LogFormat::Text,
         }
     }
 
@@ -347,7 +353,7 @@ mod tests {
         match Config::parse(args.iter().map(|s| s.to_string()), |k| {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })? {
-            Command::Serve(c) => Ok(*c),
+            Command::Run(_, c) => Ok(*c),
             Command::Print(_) => Err("printed".into()),
         }
     }
@@ -393,6 +399,36 @@ mod tests {
         assert!(e.contains("http://"), "{e}");
         assert!(parse(&["--log-level", "loud"], &[]).is_err());
         assert!(parse(&["--ping-interval", "0"], &[]).is_err());
+    }
+
+    #[test]
+    fn subcommands() {
+        let run = |args: &[&str]| match Config::parse(args.iter().map(|s| s.to_string()), |_| None)
+        {
+            Ok(Command::Run(a, c)) => Ok((a, c)),
+            Ok(Command::Print(_)) => Err("printed".to_owned()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(run(&["--codex-home", "/h"]).unwrap().0, Action::Serve);
+        let (a, c) = run(&["--port", "0", "claude", "-p", "hi", "--port", "1"]).unwrap();
+        let want: Vec<String> = ["-p", "hi", "--port", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(a, Action::Claude(want));
+        assert_eq!(c.port, 0);
+        assert_eq!(
+            run(&["login", "--device-auth"]).unwrap().0,
+            Action::Login { device: true }
+        );
+        assert_eq!(run(&["logout"]).unwrap().0, Action::Logout);
+        assert_eq!(run(&["status", "--port", "9"]).unwrap().0, Action::Status);
+        assert!(
+            run(&["frobnicate"])
+                .unwrap_err()
+                .contains("unknown command")
+        );
+        assert!(run(&["--log-format", "xml"]).is_err());
     }
 
     #[test]

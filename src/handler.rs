@@ -4,12 +4,13 @@
 
 use std::io::{self, BufRead, BufReader};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tiny_http::Request;
 
 use crate::anthropic::{self, Event};
+use crate::clock;
 use crate::error::Error;
 use crate::responses;
 use crate::server::{App, ChunkedWriter, read_body, respond_error, respond_json};
@@ -81,7 +82,7 @@ pub fn messages(mut request: Request, app: &App) {
         t.thinking,
         t.names,
         estimate,
-        unix_now(),
+        clock::unix_now(),
     );
     let outcome = if t.stream {
         let mut down = Streamer {
@@ -378,7 +379,7 @@ pub fn models(request: Request, app: &App) {
 pub fn health(request: Request, app: &App) {
     let auth = match app.upstream.auth.credentials() {
         Ok(c) => {
-            json!({"ok": true, "expires_in": c.expires_at.map(|e| e.saturating_sub(unix_now()))})
+            json!({"ok": true, "expires_in": c.expires_at.map(|e| e.saturating_sub(clock::unix_now()))})
         }
         Err(e) => json!({"ok": false, "error": e.to_string()}),
     };
@@ -394,19 +395,11 @@ fn header(request: &Request, name: &str) -> Option<String> {
         .map(|h| h.value.as_str().to_owned())
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// `prefix` + 24 hex digits, unique within the process and unlikely to repeat across runs.
 pub fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = clock::unix_now_precise().as_nanos();
     let a = ids::fnv64(format!("{nanos}:{n}:{}", std::process::id()).as_bytes());
     let b = ids::fnv64(&a.to_le_bytes());
     format!("{prefix}{a:016x}{:08x}", b as u32)

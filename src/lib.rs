@@ -18,12 +18,17 @@
 pub mod anthropic;
 pub mod auth;
 pub mod base64;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod launcher;
+pub mod logging;
+pub mod login;
 pub mod responses;
 pub mod server;
 pub mod sse;
+pub mod status;
 pub mod translate;
 pub mod upstream;
 

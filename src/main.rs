@@ -1,12 +1,12 @@
-//! The `codex-claude-proxy` binary: parse the configuration, start logging, serve.
+//! The `codex-claude-proxy` binary: parse the command line, start logging, run the command.
 
 use std::process::ExitCode;
 
-use codex_claude_proxy::config::{Command, Config};
+use codex_claude_proxy::config::{Action, Command, Config};
 
 fn main() -> ExitCode {
-    let cfg = match Config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
-        Ok(Command::Serve(cfg)) => cfg,
+    let (action, cfg) = match Config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+        Ok(Command::Run(action, cfg)) => (action, *cfg),
         Ok(Command::Print(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -16,24 +16,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // ureq and rustls log request headers (tokens included) at trace level: keep them quieter.
-    let logger = simple_logger::SimpleLogger::new()
-        .with_level(cfg.log_level)
-        .with_module_level("ureq", log::LevelFilter::Warn)
-        .with_module_level("ureq_proto", log::LevelFilter::Warn)
-        .with_module_level("rustls", log::LevelFilter::Warn)
-        .with_utc_timestamps();
-    if let Err(e) = logger.init() {
-        eprintln!("codex-claude-proxy: cannot start logging: {e}");
-    }
-    let running = match codex_claude_proxy::start(*cfg) {
-        Ok(r) => r,
-        Err(e) => {
-            log::error!("cannot listen: {e}");
-            return ExitCode::FAILURE;
-        }
+    codex_claude_proxy::logging::init(&cfg);
+    let result = match action {
+        Action::Serve => codex_claude_proxy::server::serve(cfg),
+        Action::Claude(args) => codex_claude_proxy::launcher::run(cfg, &args),
+        Action::Login { device } => codex_claude_proxy::login::login(&cfg, device),
+        Action::Logout => codex_claude_proxy::login::logout(&cfg),
+        Action::Status => codex_claude_proxy::status::run(&cfg),
     };
-    codex_claude_proxy::server::announce(&running);
-    running.wait();
-    ExitCode::SUCCESS
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("codex-claude-proxy: {msg}");
+            ExitCode::FAILURE
+        }
+    }
 }

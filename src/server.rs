@@ -81,6 +81,14 @@ pub fn start(cfg: Config) -> io::Result<Running> {
     })
 }
 
+/// Runs the proxy in the foreground until the process ends.
+pub fn serve(cfg: Config) -> Result<std::process::ExitCode, String> {
+    let running = start(cfg).map_err(|e| format!("cannot listen: {e}"))?;
+    announce(&running);
+    running.wait();
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// Start-up report: where we listen, how to point Claude Code here, and what looks wrong (no
 /// login, an exposed address without a key, mapped models the account does not offer).
 pub fn announce(running: &Running) {

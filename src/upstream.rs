@@ -205,10 +205,7 @@ fn error_from_response(resp: ureq::http::Response<ureq::Body>) -> Error {
         .into_reader()
         .take(MAX_ERROR_BODY)
         .read_to_string(&mut body);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Error::from_upstream(status, &body, now)
+    Error::from_upstream(status, &body, crate::clock::unix_now())
 }
 
 /// Maps a transport failure; connect failures are `Overloaded` (retryable, 529 to the client).
@@ -233,9 +230,7 @@ pub fn transport_error(e: ureq::Error) -> Error {
 /// 200 ms, 400 ms, … with ±25 % jitter so parallel retries spread out.
 fn backoff(attempt: u32) -> Duration {
     let base = 200u64 << attempt.min(6);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = crate::clock::unix_now_precise().subsec_nanos();
     let jitter = u64::from(nanos % 500) as i64 - 250; // -250..250 per mille of a half
     Duration::from_millis((base as i64 + base as i64 * jitter / 1000) as u64)
 }
