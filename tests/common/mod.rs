@@ -40,6 +40,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub parts: Vec<(Duration, Vec<u8>)>,
+    /// Pause before the status line (a backend slow to answer).
+    pub delay: Duration,
 }
 
 impl Reply {
@@ -48,6 +50,7 @@ impl Reply {
             status: 200,
             headers: vec![("Content-Type".into(), "text/event-stream".into())],
             parts: vec![(Duration::ZERO, body.into())],
+            delay: Duration::ZERO,
         }
     }
     pub fn json(status: u16, body: Value) -> Reply {
@@ -55,6 +58,7 @@ impl Reply {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             parts: vec![(Duration::ZERO, body.to_string().into_bytes())],
+            delay: Duration::ZERO,
         }
     }
     /// SSE sent as separate pieces, each after its pause.
@@ -66,7 +70,18 @@ impl Reply {
                 .into_iter()
                 .map(|(d, s)| (d, s.into_bytes()))
                 .collect(),
+            delay: Duration::ZERO,
         }
+    }
+    /// The same reply, with its status line sent only after `d`.
+    pub fn after(mut self, d: Duration) -> Reply {
+        self.delay = d;
+        self
+    }
+    /// The same reply with an extra header.
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 }
 
@@ -172,6 +187,7 @@ impl Drop for Mock {
 
 /// Writes a reply by hand, chunked and flushed per piece, so pauses are real on the wire.
 fn write_reply(req: tiny_http::Request, reply: Reply) -> std::io::Result<()> {
+    std::thread::sleep(reply.delay);
     let mut w = req.into_writer();
     write!(w, "HTTP/1.1 {} X\r\n", reply.status)?;
     for (k, v) in &reply.headers {
