@@ -49,8 +49,9 @@ pub fn messages(mut request: Request, app: &App) {
         stream: t.stream,
         started,
         first_byte: None,
+        estimate: tokens::estimate(&t.body),
     };
-    let estimate = tokens::estimate(&t.body);
+    let estimate = line.estimate;
     let body = match serde_json::to_vec(&t.body) {
         Ok(b) => b,
         Err(e) => {
@@ -64,7 +65,7 @@ pub fn messages(mut request: Request, app: &App) {
     let upstream = match app.upstream.send(&body, &session) {
         Ok(s) => s,
         Err(e) => {
-            let e = explain_model_error(e, &line, app);
+            let e = explain(e, &line, app);
             line.error(&e);
             respond_error(request, &e);
             return;
@@ -93,7 +94,8 @@ pub fn messages(mut request: Request, app: &App) {
             ping_interval: app.cfg.ping_interval,
             last_write: started,
         };
-        let result = pump(&mut reader, &mut tr, &mut down, app);
+        let result =
+            pump(&mut reader, &mut tr, &mut down, app).map_err(|f| f.explained(&line, app));
         match (result, down.writer.take(), down.request.take()) {
             (Ok(()), Some(w), _) => w.finish().map(|()| 200).map_err(Failure::Client),
             (Err(Failure::Upstream(e)), Some(mut w), _) => {
@@ -111,7 +113,7 @@ pub fn messages(mut request: Request, app: &App) {
         }
     } else {
         let mut down = Collect(Collector::default());
-        match pump(&mut reader, &mut tr, &mut down, app) {
+        match pump(&mut reader, &mut tr, &mut down, app).map_err(|f| f.explained(&line, app)) {
             Ok(()) => {
                 let mut message = down.0.finish();
                 message["id"] = json!(message["id"].as_str().unwrap_or_default());
@@ -162,8 +164,13 @@ fn parse(body: &[u8]) -> Result<anthropic::Request, Error> {
         .map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
 }
 
-/// Adds the configured mapping and the account's models to a "model not supported" error.
-fn explain_model_error(e: Error, line: &LogLine, app: &App) -> Error {
+/// Context window assumed when the backend's model list does not give one (late-2026 models).
+const DEFAULT_CONTEXT_WINDOW: u64 = 272_000;
+
+/// Makes an upstream error actionable: a "model not supported" error names the mapping and the
+/// models the account offers; a context overflow gets the numbers Claude Code parses
+/// (`prompt is too long: N tokens > M maximum`) to size its compaction.
+fn explain(e: Error, line: &LogLine, app: &App) -> Error {
     match e {
         Error::BadRequest(m) if m.contains("not supported") && m.contains("model") => {
             let available: Vec<String> =
@@ -179,6 +186,21 @@ fn explain_model_error(e: Error, line: &LogLine, app: &App) -> Error {
                 line.claude_model, line.upstream_model
             ))
         }
+        Error::PromptTooLong { tokens: None, .. } => {
+            let limit = app
+                .upstream
+                .cached_models()
+                .into_iter()
+                .find(|m| m.slug == line.upstream_model)
+                .and_then(|m| m.context_window)
+                .unwrap_or(DEFAULT_CONTEXT_WINDOW);
+            // The backend does not say by how much; our estimate may be below the real count,
+            // and Claude Code needs "actual > limit" to size the compaction.
+            Error::PromptTooLong {
+                tokens: Some(line.estimate.max(limit + 1)),
+                limit: Some(limit),
+            }
+        }
         other => other,
     }
 }
@@ -189,6 +211,15 @@ enum Failure {
     Client(io::Error),
     /// The upstream failed; the client should hear about it.
     Upstream(Error),
+}
+
+impl Failure {
+    fn explained(self, line: &LogLine, app: &App) -> Failure {
+        match self {
+            Failure::Upstream(e) => Failure::Upstream(explain(e, line, app)),
+            client => client,
+        }
+    }
 }
 
 /// Where translated events go: the client's socket, or a collector.
@@ -413,6 +444,8 @@ struct LogLine {
     stream: bool,
     started: Instant,
     first_byte: Option<std::time::Duration>,
+    /// Estimated input tokens of the translated request.
+    estimate: u64,
 }
 
 impl LogLine {
