@@ -1,15 +1,703 @@
 //! `codex-claude-proxy login` / `logout`: ChatGPT sign-in without the Codex CLI.
+//!
+//! The same OAuth flows the Codex CLI runs (reference §6.5, §6.6), with its public client id, so
+//! the resulting `auth.json` is interchangeable with one written by `codex login`:
+//! - browser (default): PKCE (S256) with a one-shot callback server on 127.0.0.1:1455 (or 1457;
+//!   only those two are on the client's redirect allow-list);
+//! - device code (`--device-auth`): for machines without a browser.
+//!
+//! Tokens are never printed or logged; only the e-mail and plan from the id token are shown.
 
+use std::fs;
+use std::io::{ErrorKind, Read};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
+use serde_json::{Map, Value, json};
+
+use crate::auth::{CLIENT_ID, jwt_claims, write_atomic};
+use crate::clock;
 use crate::config::Config;
 
+/// How one `login` runs; [`LoginOptions::new`] gives what the command line does.
+pub struct LoginOptions {
+    /// OAuth issuer, e.g. `https://auth.openai.com`.
+    pub issuer: String,
+    pub codex_home: PathBuf,
+    pub device: bool,
+    /// Callback ports tried in order (browser flow); 0 picks a free one (tests only: the real
+    /// issuer accepts only the registered ports).
+    pub ports: Vec<u16>,
+    /// Try `xdg-open` / `open` on the authorize URL.
+    pub open_browser: bool,
+    /// Give up after this long without a sign-in.
+    pub timeout: Duration,
+    /// Receives each line meant for the user, the URL to open among them.
+    pub say: Box<dyn Fn(&str) + Send>,
+}
+
+impl LoginOptions {
+    /// What `login` on the command line does: the registered ports, a browser, real timeouts.
+    pub fn new(cfg: &Config, device: bool) -> LoginOptions {
+        LoginOptions {
+            issuer: cfg.auth_url.trim_end_matches('/').to_owned(),
+            codex_home: cfg.codex_home.clone(),
+            device,
+            ports: vec![1455, 1457],
+            open_browser: true,
+            // The device code itself expires after 15 minutes.
+            timeout: Duration::from_secs(if device { 15 * 60 } else { 10 * 60 }),
+            say: Box::new(|line| println!("{line}")),
+        }
+    }
+}
+
 /// Signs in and writes `auth.json` as the Codex CLI would.
-pub fn login(_cfg: &Config, _device: bool) -> Result<ExitCode, String> {
-    Err("login is not implemented yet; use `codex login`".into())
+pub fn login(cfg: &Config, device: bool) -> Result<ExitCode, String> {
+    login_with(&LoginOptions::new(cfg, device))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Removes the tokens from `auth.json`.
-pub fn logout(_cfg: &Config) -> Result<ExitCode, String> {
-    Err("logout is not implemented yet".into())
+pub fn logout(cfg: &Config) -> Result<ExitCode, String> {
+    println!("{}", sign_out(&cfg.codex_home)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the flow `opts` asks for, saves the tokens and says who signed in.
+pub fn login_with(opts: &LoginOptions) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    if opts.device {
+        let tokens = device_flow(opts, &agent)?;
+        finish(opts, &tokens)
+    } else {
+        browser_flow(opts, &agent)
+    }
+}
+
+/// The three tokens of a sign-in. No `Debug`, so they cannot end up in a log line by accident.
+struct Tokens {
+    id_token: String,
+    access_token: String,
+    refresh_token: String,
+}
+
+fn browser_flow(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), String> {
+    let verifier = base64url(&random_bytes(64)?);
+    let state = base64url(&random_bytes(32)?);
+    let server = bind(&opts.ports)?;
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .ok_or("the callback server has no TCP port")?;
+    let redirect_uri = format!("http://localhost:{port}/auth/callback");
+    let url = format!(
+        "{}/oauth/authorize?{}",
+        opts.issuer,
+        form(&[
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", &redirect_uri),
+            ("scope", "openid profile email offline_access"),
+            ("code_challenge", &code_challenge(&verifier)),
+            ("code_challenge_method", "S256"),
+            ("id_token_add_organizations", "true"),
+            ("codex_cli_simplified_flow", "true"),
+            ("state", &state),
+            ("originator", "codex_cli_rs"),
+        ])
+    );
+    (opts.say)("Open this URL in a browser to sign in with your ChatGPT account:");
+    (opts.say)(&url);
+    (opts.say)(&format!(
+        "Waiting for the sign-in (up to {}); on a machine without a browser use `login --device-auth`.",
+        minutes(opts.timeout)
+    ));
+    if opts.open_browser {
+        open_in_browser(&url);
+    }
+    let deadline = Instant::now() + opts.timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let req = match server.recv_timeout(left) {
+            Ok(Some(req)) => req,
+            Ok(None) => {
+                return Err(format!(
+                    "no sign-in within {}; run `login` again",
+                    minutes(opts.timeout)
+                ));
+            }
+            Err(e) => return Err(format!("the callback server failed: {e}")),
+        };
+        let target = req.url().to_owned();
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        match path {
+            "/auth/callback" => {
+                let result = callback(opts, agent, query, &state, &verifier, &redirect_uri);
+                match &result {
+                    Ok(()) => page(req, 200, "Signed in", "You can close this tab."),
+                    Err(e) => page(req, 400, "Sign-in failed", e),
+                }
+                return result;
+            }
+            "/cancel" => {
+                page(req, 200, "Sign-in cancelled", "You can close this tab.");
+                return Err("sign-in cancelled".into());
+            }
+            // Favicons and the like; keep waiting for the callback.
+            _ => page(req, 404, "Not found", ""),
+        }
+    }
+}
+
+/// Checks the browser's callback and, if it is ours, exchanges the code and saves the tokens.
+fn callback(
+    opts: &LoginOptions,
+    agent: &ureq::Agent,
+    query: &str,
+    state: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> Result<(), String> {
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(v))
+    };
+    if let Some(err) = param("error") {
+        let why = param("error_description").unwrap_or_default();
+        Err(format!("the sign-in was refused: {err} {why}"))
+    } else if param("state").as_deref() != Some(state) {
+        // Another tab or a stale attempt; never exchange a code we did not ask for.
+        Err(
+            "the sign-in callback had the wrong state (an old browser tab?); run `login` again"
+                .into(),
+        )
+    } else if let Some(code) = param("code").filter(|c| !c.is_empty()) {
+        exchange(agent, &opts.issuer, &code, verifier, redirect_uri)
+            .and_then(|tokens| finish(opts, &tokens))
+    } else {
+        Err("the sign-in callback had no code".into())
+    }
+}
+
+fn bind(ports: &[u16]) -> Result<tiny_http::Server, String> {
+    let mut why = String::new();
+    for &port in ports {
+        match tiny_http::Server::http(("127.0.0.1", port)) {
+            Ok(server) => return Ok(server),
+            Err(e) => why = format!("127.0.0.1:{port}: {e}"),
+        }
+    }
+    Err(format!(
+        "cannot listen for the sign-in callback ({why}); is another login running? \
+         `login --device-auth` needs no local port"
+    ))
+}
+
+/// Best effort: a headless machine simply has no opener, and the URL is printed anyway.
+fn open_in_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
+    {
+        "xdg-open"
+    } else {
+        return;
+    };
+    let child = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        // Reap it so no zombie outlives the wait for the callback.
+        std::thread::spawn(move || child.wait());
+    }
+}
+
+/// Answers the browser; it may have gone already, which changes nothing for the login.
+fn page(req: tiny_http::Request, status: u16, title: &str, text: &str) {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let html = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>{t}</title><h1>{t}</h1><p>{}</p>\n",
+        escape(text),
+        t = escape(title)
+    );
+    let mut resp = tiny_http::Response::from_string(html).with_status_code(status);
+    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", "text/html; charset=utf-8") {
+        resp.add_header(h);
+    }
+    let _ = req.respond(resp);
+}
+
+fn device_flow(opts: &LoginOptions, agent: &ureq::Agent) -> Result<Tokens, String> {
+    let issuer = &opts.issuer;
+    let url = format!("{issuer}/api/accounts/deviceauth/usercode");
+    let (status, v) = post_json(agent, &url, &json!({ "client_id": CLIENT_ID }))?;
+    if status == 404 {
+        return Err(format!(
+            "device-code login is not enabled for this account or issuer ({issuer}); \
+             use the browser flow: `codex-claude-proxy login`"
+        ));
+    }
+    if status != 200 {
+        return Err(format!(
+            "requesting a device code failed: {status}{}",
+            oauth_error(&v)
+        ));
+    }
+    let field = |v: &Value, k: &str| v[k].as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let device_auth_id =
+        field(&v, "device_auth_id").ok_or("the device-code answer has no device_auth_id")?;
+    let user_code = field(&v, "user_code")
+        .or_else(|| field(&v, "usercode"))
+        .ok_or("the device-code answer has no user_code")?;
+    // A string in the real API; at least 1 s so a bad value cannot make us hammer the issuer.
+    let interval = match &v["interval"] {
+        Value::String(s) => s.trim().parse().ok(),
+        other => other.as_u64(),
+    }
+    .unwrap_or(5)
+    .clamp(1, 60);
+    (opts.say)(&format!(
+        "Open {issuer}/codex/device in a browser, sign in, and enter this one-time code: {user_code}"
+    ));
+    (opts.say)(&format!(
+        "Waiting for the sign-in (up to {}); never share this code.",
+        minutes(opts.timeout)
+    ));
+    let deadline = Instant::now() + opts.timeout;
+    let poll_url = format!("{issuer}/api/accounts/deviceauth/token");
+    let poll = json!({ "device_auth_id": device_auth_id, "user_code": user_code });
+    loop {
+        let (status, v) = post_json(agent, &poll_url, &poll)?;
+        match status {
+            200 => {
+                let code =
+                    field(&v, "authorization_code").ok_or("the device answer has no code")?;
+                let verifier =
+                    field(&v, "code_verifier").ok_or("the device answer has no code_verifier")?;
+                let redirect_uri = format!("{issuer}/deviceauth/callback");
+                return exchange(agent, issuer, &code, &verifier, &redirect_uri);
+            }
+            // Not approved yet.
+            403 | 404 => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(format!(
+                        "the code was not entered within {}; run `login --device-auth` again",
+                        minutes(opts.timeout)
+                    ));
+                }
+                std::thread::sleep(left.min(Duration::from_secs(interval)));
+            }
+            _ => {
+                return Err(format!("device login failed: {status}{}", oauth_error(&v)));
+            }
+        }
+    }
+}
+
+/// Trades an authorization code for tokens; the issuer must return all three.
+fn exchange(
+    agent: &ureq::Agent,
+    issuer: &str,
+    code: &str,
+    verifier: &str,
+    redirect_uri: &str,
+) -> Result<Tokens, String> {
+    let body = form(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("client_id", CLIENT_ID),
+        ("code_verifier", verifier),
+    ]);
+    let url = format!("{issuer}/oauth/token");
+    let kind = "application/x-www-form-urlencoded";
+    let (status, v) = post(agent, &url, kind, body.as_bytes())?;
+    if status != 200 {
+        return Err(format!(
+            "the token endpoint answered {status}{}",
+            oauth_error(&v)
+        ));
+    }
+    let get = |k: &str| {
+        v[k].as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("the token endpoint's answer has no {k}"))
+    };
+    Ok(Tokens {
+        id_token: get("id_token")?,
+        access_token: get("access_token")?,
+        refresh_token: get("refresh_token")?,
+    })
+}
+
+/// POSTs `body`; the status and the JSON answer (`null` when not JSON).
+fn post(agent: &ureq::Agent, url: &str, kind: &str, body: &[u8]) -> Result<(u16, Value), String> {
+    let sent = agent.post(url).header("Content-Type", kind).send(body);
+    let mut resp = sent.map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| format!("reading the answer of {url}: {e}"))?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Result<(u16, Value), String> {
+    post(agent, url, "application/json", body.to_string().as_bytes())
+}
+
+/// `: code (description)` from an OAuth error body; never echoes anything else of it.
+fn oauth_error(v: &Value) -> String {
+    let code = v["error"]
+        .as_str()
+        .or_else(|| v["error"]["code"].as_str())
+        .or_else(|| v["code"].as_str());
+    let desc = v["error_description"]
+        .as_str()
+        .or_else(|| v["error"]["message"].as_str());
+    match (code, desc) {
+        (Some(c), Some(d)) => format!(": {c} ({d})"),
+        (Some(c), None) | (None, Some(c)) => format!(": {c}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// Saves the tokens and tells the user who signed in.
+fn finish(opts: &LoginOptions, t: &Tokens) -> Result<(), String> {
+    let claims = jwt_claims(&t.id_token).unwrap_or(Value::Null);
+    let path = opts.codex_home.join("auth.json");
+    update_auth_file(&opts.codex_home, |doc| {
+        doc.insert("auth_mode".into(), json!("chatgpt"));
+        doc.insert("OPENAI_API_KEY".into(), Value::Null);
+        doc.insert(
+            "tokens".into(),
+            json!({
+                "id_token": t.id_token,
+                "access_token": t.access_token,
+                "refresh_token": t.refresh_token,
+                "account_id": claims["https://api.openai.com/auth"]["chatgpt_account_id"],
+            }),
+        );
+        doc.insert(
+            "last_refresh".into(),
+            json!(clock::rfc3339(clock::unix_now())),
+        );
+    })?;
+    let email = claims["email"]
+        .as_str()
+        .or_else(|| claims["https://api.openai.com/profile"]["email"].as_str())
+        .unwrap_or("an unknown e-mail");
+    let plan = claims["https://api.openai.com/auth"]["chatgpt_plan_type"]
+        .as_str()
+        .unwrap_or("unknown");
+    (opts.say)(&format!(
+        "Signed in as {email} (plan {plan}); saved {}",
+        path.display()
+    ));
+    Ok(())
+}
+
+/// Removes the login from `codex_home/auth.json`; says what it did.
+pub fn sign_out(codex_home: &Path) -> Result<String, String> {
+    let path = codex_home.join("auth.json");
+    if !path.exists() {
+        return Ok(format!("Not signed in ({} does not exist)", path.display()));
+    }
+    let mut had_tokens = false;
+    let left = update_auth_file(codex_home, |doc| {
+        had_tokens = ["tokens", "OPENAI_API_KEY"]
+            .iter()
+            .any(|k| doc.get(*k).is_some_and(|v| !v.is_null()));
+        // These describe the login too; without tokens they would only mislead the Codex CLI.
+        for key in ["tokens", "OPENAI_API_KEY", "auth_mode", "last_refresh"] {
+            doc.remove(key);
+        }
+    })?;
+    Ok(match (had_tokens, left) {
+        (false, _) => format!("Not signed in (no tokens in {})", path.display()),
+        (true, 0) => format!("Signed out: deleted {}", path.display()),
+        (true, _) => format!(
+            "Signed out: removed the tokens from {} (kept its other settings)",
+            path.display()
+        ),
+    })
+}
+
+/// Applies `edit` to the top-level object of `auth.json` (empty when missing or unreadable),
+/// keeping every other field, and writes it back atomically; deletes the file when `edit`
+/// leaves it empty. Returns the number of fields left.
+fn update_auth_file(
+    codex_home: &Path,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> Result<usize, String> {
+    let mut dir = fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(codex_home)
+        .map_err(|e| format!("cannot create {}: {e}", codex_home.display()))?;
+    let path = codex_home.join("auth.json");
+    // Same lock as a token refresh, so a running proxy cannot write old tokens back over ours.
+    let lock = match fs::File::open(&path) {
+        Ok(f) => {
+            f.lock()
+                .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+            Some(f)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+    };
+    let mut text = Vec::new();
+    if let Some(mut f) = lock.as_ref() {
+        f.read_to_end(&mut text)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    }
+    // An unparsable file holds nothing worth keeping.
+    let mut doc = match serde_json::from_slice(&text) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    edit(&mut doc);
+    let left = doc.len();
+    if left == 0 {
+        fs::remove_file(&path)
+            .or_else(|e| {
+                if e.kind() == ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+    } else {
+        write_atomic(&path, &Value::Object(doc)).map_err(|e| e.to_string())?;
+    }
+    drop(lock);
+    Ok(left)
+}
+
+/// "10 minutes" / "30 seconds", for messages.
+fn minutes(d: Duration) -> String {
+    match d.as_secs() {
+        s if s >= 120 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
+}
+
+fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
+    let mut buf = vec![0; n];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read random bytes from /dev/urandom ({e}); login needs it"))?;
+    Ok(buf)
+}
+
+/// `application/x-www-form-urlencoded` (also a valid URL query), spaces as `%20`.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b'+', _) => out.push(b' '),
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Base64url without padding (RFC 4648 §5), as PKCE wants.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            s.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    s
+}
+
+/// The PKCE S256 challenge of a verifier: base64url(SHA-256(verifier)).
+pub fn code_challenge(verifier: &str) -> String {
+    base64url(&sha256(verifier.as_bytes()))
+}
+
+/// SHA-256 (FIPS 180-4). Hand-written because no crypto crate is allowed; only PKCE uses it.
+fn sha256(data: &[u8]) -> [u8; 32] {
+    #[rustfmt::skip]
+    const K: [u32; 64] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ];
+    let mut h: [u32; 8] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+        0x5be0cd19,
+    ];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&(data.len() as u64 * 8).to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 64];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..64 {
+            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
+            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16]
+                .wrapping_add(s0)
+                .wrapping_add(w[i - 7])
+                .wrapping_add(s1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
+        for (k, wi) in K.iter().zip(w) {
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = hh
+                .wrapping_add(s1)
+                .wrapping_add(ch)
+                .wrapping_add(*k)
+                .wrapping_add(wi);
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let t2 = s0.wrapping_add((a & b) ^ (a & c) ^ (b & c));
+            (hh, g, f, e, d, c, b, a) = (g, f, e, d.wrapping_add(t1), c, b, a, t1.wrapping_add(t2));
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 32];
+    for (o, x) in out.chunks_exact_mut(4).zip(h) {
+        o.copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn sha256_standard_vectors() {
+        assert_eq!(
+            hex(&sha256(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(&sha256(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // Two blocks: the padding spills over.
+        assert_eq!(
+            hex(&sha256(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
+        assert_eq!(
+            hex(&sha256(&vec![b'a'; 1_000_000])),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+        );
+    }
+
+    #[test]
+    fn pkce_challenge_matches_rfc7636() {
+        // RFC 7636 appendix B.
+        assert_eq!(
+            code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(base64url(&random_bytes(64).unwrap()).len(), 86);
+    }
+
+    #[test]
+    fn form_encoding_round_trips() {
+        let s = form(&[
+            ("redirect_uri", "http://localhost:1455/auth/callback"),
+            ("scope", "openid profile"),
+        ]);
+        assert_eq!(
+            s,
+            "redirect_uri=http%3A%2F%2Flocalhost%3A1455%2Fauth%2Fcallback&scope=openid%20profile"
+        );
+        assert_eq!(percent_decode("a%2Fb+c%zz%4"), "a/b c%zz%4");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn oauth_errors_are_short() {
+        assert_eq!(
+            oauth_error(&json!({"error": "invalid_grant", "error_description": "expired"})),
+            ": invalid_grant (expired)"
+        );
+        assert_eq!(oauth_error(&json!({"error": {"code": "x"}})), ": x");
+        assert_eq!(oauth_error(&Value::Null), "");
+        assert_eq!(minutes(Duration::from_secs(600)), "10 minutes");
+    }
 }
