@@ -1,10 +1,338 @@
 //! `codex-claude-proxy claude [ARGS...]`: runs Claude Code through the proxy.
+//!
+//! Reuses a proxy already answering on the configured address, else starts one in-process on a
+//! free loopback port for the life of the `claude` process. Claude Code gets the proxy's URL and
+//! key, a compaction window matching the Codex model's context, and no telemetry; its stdio is
+//! the terminal's, its arguments pass through untouched, and its exit code becomes ours.
+//!
+//! Ctrl-C: the terminal sends SIGINT (and Ctrl-\ SIGQUIT) to the whole foreground process group,
+//! so `claude` gets it directly. The launcher must not die first (that would take the in-process
+//! proxy away from a still-running `claude`), so it catches both with a handler that does
+//! nothing. A caught signal (unlike an ignored one) is reset to the default by `exec`, so `claude`
+//! still reacts normally. There is no libc crate here: `signal` comes from the C library std
+//! already links.
 
-use std::process::ExitCode;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::config::Config;
+use crate::server::{self, App};
+use crate::translate::models::ModelInfo;
+use crate::upstream::{self, Upstream};
+
+/// Compaction window when the backend's model list does not give the big model's context:
+/// 272 000 is the context of every current general Codex model; Codex itself plans with 95 % of
+/// it, which also leaves room for a tokenizer that counts differently.
+pub const FALLBACK_COMPACT_WINDOW: u64 = 258_400;
+/// How long to wait for the model list before launching with the fallback window.
+const MODELS_WAIT: Duration = Duration::from_secs(8);
+/// Timeouts for talking to a local proxy: it answers at once or it is not ours.
+const LOCAL_CONNECT: Duration = Duration::from_millis(500);
+const LOCAL_IO: Duration = Duration::from_secs(2);
+const INSTALL_HINT: &str =
+    "claude not found on PATH; install Claude Code: npm install -g @anthropic-ai/claude-code";
 
 /// Starts (or reuses) a proxy and runs `claude` through it; returns claude's exit code.
-pub fn run(_cfg: Config, _args: &[String]) -> Result<ExitCode, String> {
-    Err("the claude launcher is not implemented yet".into())
+pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
+    let claude = find_on_path("claude", std::env::var_os("PATH")).ok_or(INSTALL_HINT)?;
+    // Claude Code draws on this terminal: keep the proxy to warnings unless asked for debugging.
+    if cfg.log_level < log::LevelFilter::Debug {
+        log::set_max_level(cfg.log_level.min(log::LevelFilter::Warn));
+    }
+    let (addr, running) = match find_running(&cfg) {
+        Some((addr, health)) => {
+            if health["auth"]["ok"] == Value::Bool(false) {
+                let why = health["auth"]["error"]
+                    .as_str()
+                    .unwrap_or("no usable login");
+                return Err(format!("the proxy on {addr} cannot use its login: {why}"));
+            }
+            log::debug!("reusing the proxy on {addr}");
+            (addr, None)
+        }
+        None => {
+            let running = start_private(&cfg)?;
+            (running.addr, Some(running))
+        }
+    };
+    let models = models_within(running.as_ref().map(|r| Arc::clone(&r.app)), &cfg);
+    if let Some(r) = &running {
+        server::announce(r);
+    }
+    let window = compact_window(&models, &cfg.big_model);
+
+    let mut cmd = Command::new(&claude);
+    cmd.args(args)
+        .env("ANTHROPIC_BASE_URL", format!("http://{addr}"))
+        .env(
+            "ANTHROPIC_AUTH_TOKEN",
+            cfg.api_key.as_deref().unwrap_or("sk-proxy"),
+        )
+        // Claude Code prefers ANTHROPIC_API_KEY over the token, and would send the user's real
+        // Anthropic key to the proxy.
+        .env_remove("ANTHROPIC_API_KEY");
+    for (name, value) in [
+        ("CLAUDE_CODE_AUTO_COMPACT_WINDOW", window.to_string()),
+        // Telemetry, feature flags and update checks go to Anthropic, not through the proxy.
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
+    ] {
+        if std::env::var_os(name).is_none_or(|v| v.is_empty()) {
+            cmd.env(name, value);
+        }
+    }
+    survive_terminal_signals();
+    let status = cmd.status();
+    if let Some(r) = running {
+        r.stop();
+    }
+    let status = status.map_err(|e| format!("cannot run {}: {e}", claude.display()))?;
+    Ok(ExitCode::from(exit_byte(status)))
+}
+
+/// Starts the launcher's own proxy: same settings, but a free port on loopback, since only the
+/// `claude` child uses it (a `--host 0.0.0.0` meant for `serve` should not expose it).
+fn start_private(cfg: &Config) -> Result<server::Running, String> {
+    let mut own = cfg.clone();
+    own.port = 0;
+    if !own.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        own.host = Ipv4Addr::LOCALHOST.to_string();
+    }
+    let running = crate::start(own).map_err(|e| format!("cannot start the proxy: {e}"))?;
+    if let Err(e) = running.app.upstream.auth.credentials() {
+        running.stop();
+        return Err(e.to_string());
+    }
+    Ok(running)
+}
+
+/// The model list, from the running app or a fresh client, waiting at most [`MODELS_WAIT`]: a
+/// slow backend should delay the launch a little, not indefinitely.
+fn models_within(app: Option<Arc<App>>, cfg: &Config) -> Vec<ModelInfo> {
+    let (tx, rx) = mpsc::channel();
+    let cfg = cfg.clone();
+    let spawned = std::thread::Builder::new()
+        .name("models".into())
+        .spawn(move || {
+            let list = match app {
+                Some(app) => app.upstream.models(),
+                None => Upstream::new(&cfg, upstream::agent(&cfg)).models(),
+            };
+            let _ = tx.send(list);
+        });
+    if spawned.is_err() {
+        return Vec::new();
+    }
+    rx.recv_timeout(MODELS_WAIT).unwrap_or_default()
+}
+
+/// `CLAUDE_CODE_AUTO_COMPACT_WINDOW` for `slug`: its context window from the backend's list, or
+/// [`FALLBACK_COMPACT_WINDOW`]. Claude Code subtracts its own output reserve from this.
+pub fn compact_window(models: &[ModelInfo], slug: &str) -> u64 {
+    models
+        .iter()
+        .find(|m| m.slug == slug)
+        .and_then(|m| m.context_window)
+        .filter(|w| *w > 0)
+        .unwrap_or(FALLBACK_COMPACT_WINDOW)
+}
+
+/// The proxy answering `GET /health` on `cfg.host:cfg.port`, with its health report.
+pub fn find_running(cfg: &Config) -> Option<(SocketAddr, Value)> {
+    if cfg.port == 0 {
+        return None;
+    }
+    local_addrs(&cfg.host, cfg.port)
+        .into_iter()
+        .find_map(|addr| {
+            let (status, v) = local_get(addr, "/health", None)?;
+            let ours = status == 200 && v["status"] == "ok" && v["version"].is_string();
+            ours.then_some((addr, v))
+        })
+}
+
+/// Where to reach a server bound to `host`: a wildcard bind is reachable on loopback.
+fn local_addrs(host: &str, port: u16) -> Vec<SocketAddr> {
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => {
+            vec![SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port)]
+        }
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => {
+            vec![SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port)]
+        }
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .unwrap_or_default(),
+    }
+}
+
+/// A one-shot `GET` to a local proxy, with short timeouts: status and JSON body, or `None` if
+/// nothing (or something that is not JSON over HTTP) answers. Plain HTTP/1.0 on a socket, so no
+/// `HTTP_PROXY` setting can send a loopback probe elsewhere.
+pub fn local_get(addr: SocketAddr, path: &str, api_key: Option<&str>) -> Option<(u16, Value)> {
+    let mut s = TcpStream::connect_timeout(&addr, LOCAL_CONNECT).ok()?;
+    s.set_read_timeout(Some(LOCAL_IO)).ok()?;
+    s.set_write_timeout(Some(LOCAL_IO)).ok()?;
+    let key = api_key
+        .map(|k| format!("x-api-key: {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n{key}\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    // A timeout after the whole answer arrived still leaves it in `raw`.
+    let _ = s.take(1 << 20).read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let body = serde_json::from_slice(&raw[split + 4..]).ok()?;
+    Some((status, body))
+}
+
+/// The first executable `name` in `path` (a `PATH` value).
+pub fn find_on_path(name: &str, path: Option<OsString>) -> Option<PathBuf> {
+    let names: Vec<String> = if cfg!(windows) {
+        ["exe", "cmd", "bat"]
+            .iter()
+            .map(|ext| format!("{name}.{ext}"))
+            .collect()
+    } else {
+        vec![name.to_owned()]
+    };
+    std::env::split_paths(&path?)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| is_executable(p))
+}
+
+#[cfg(unix)]
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(p: &Path) -> bool {
+    p.is_file()
+}
+
+/// Claude's exit status as a shell would report it: its code, or 128 + the signal that ended it.
+fn exit_byte(status: ExitStatus) -> u8 {
+    if let Some(code) = status.code() {
+        return u8::try_from(code).unwrap_or(1);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return u8::try_from(128 + sig).unwrap_or(1);
+        }
+    }
+    1
+}
+
+#[cfg(unix)]
+fn survive_terminal_signals() {
+    use std::ffi::c_int;
+    unsafe extern "C" {
+        // `handler` and the result are `sighandler_t`: a function pointer, or SIG_DFL / SIG_IGN.
+        fn signal(signum: c_int, handler: usize) -> usize;
+    }
+    extern "C" fn do_nothing(_: c_int) {}
+    const SIGINT: c_int = 2;
+    const SIGQUIT: c_int = 3;
+    const SIG_IGN: usize = 1;
+    let handler: extern "C" fn(c_int) = do_nothing;
+    for sig in [SIGINT, SIGQUIT] {
+        // SAFETY: `signal` is the C library's; the handler does nothing, so it is
+        // async-signal-safe, and it stays valid for the life of the process.
+        unsafe {
+            // Started with the signal ignored (nohup, a background job): claude should inherit
+            // that, and only an ignored disposition survives exec.
+            if signal(sig, handler as usize) == SIG_IGN {
+                signal(sig, SIG_IGN);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn survive_terminal_signals() {
+    // Windows delivers Ctrl-C to every console process; the launcher exits with its child.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(slug: &str, window: Option<u64>) -> ModelInfo {
+        ModelInfo {
+            slug: slug.into(),
+            display_name: None,
+            context_window: window,
+            supported_reasoning_levels: Vec::new(),
+            supports_reasoning_summary_parameter: None,
+            visibility: None,
+        }
+    }
+
+    #[test]
+    fn window_from_the_model_list_or_fallback() {
+        let list = [info("a", Some(128_000)), info("b", None)];
+        assert_eq!(compact_window(&list, "a"), 128_000);
+        assert_eq!(compact_window(&list, "b"), FALLBACK_COMPACT_WINDOW);
+        assert_eq!(compact_window(&[], "a"), FALLBACK_COMPACT_WINDOW);
+    }
+
+    #[test]
+    fn wildcard_hosts_are_probed_on_loopback() {
+        assert_eq!(
+            local_addrs("0.0.0.0", 9),
+            ["127.0.0.1:9".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(
+            local_addrs("::", 9),
+            ["[::1]:9".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(
+            local_addrs("127.0.0.1", 9),
+            ["127.0.0.1:9".parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn exit_status_mapping() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(exit_byte(ExitStatus::from_raw(7 << 8)), 7);
+        assert_eq!(exit_byte(ExitStatus::from_raw(2)), 130); // killed by SIGINT
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn path_lookup_wants_an_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ccp-launcher-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("claude");
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let path = Some(OsString::from(format!("/nonexistent:{}", dir.display())));
+        assert_eq!(find_on_path("claude", path.clone()), None);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(find_on_path("claude", path), Some(file));
+        assert_eq!(find_on_path("claude", None), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

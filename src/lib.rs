@@ -31,6 +31,7 @@ pub mod sse;
 pub mod status;
 pub mod translate;
 pub mod upstream;
+pub mod usage;
 
 pub use config::Config;
 pub use error::Error;

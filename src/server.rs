@@ -189,7 +189,8 @@ fn route(request: Request, app: &App) {
         let _ = request.respond(Response::empty(200));
         return;
     }
-    let protected = path.starts_with("/v1/");
+    // /usage reveals the account's usage, so it needs the key too; /health stays open for probes.
+    let protected = path.starts_with("/v1/") || path == "/usage";
     if protected && let Err(e) = check_api_key(&request, app) {
         log::warn!("{method} {path} -> 401 (missing or wrong proxy API key)");
         respond_error(request, &e);
@@ -200,6 +201,11 @@ fn route(request: Request, app: &App) {
         (Method::Post, "/v1/messages/count_tokens") => handler::count_tokens(request, app),
         (Method::Get, "/v1/models") => handler::models(request, app),
         (Method::Get, "/health") => handler::health(request, app),
+        (Method::Get, "/usage") => respond_json(
+            request,
+            200,
+            app.upstream.usage.to_json().to_string().into_bytes(),
+        ),
         (Method::Get, "/") => respond_json(
             request,
             200,
@@ -270,7 +276,14 @@ fn header(name: &str, value: &str) -> Option<Header> {
 /// Sends a complete JSON answer.
 pub fn respond_json(request: Request, status: u16, body: Vec<u8>) {
     let mut resp = Response::from_data(body).with_status_code(status);
-    if let Some(h) = header("Content-Type", "application/json") {
+    let request_id = handler::new_id("req_");
+    for h in [
+        header("Content-Type", "application/json"),
+        header("request-id", &request_id),
+    ]
+    .into_iter()
+    .flatten()
+    {
         resp.add_header(h);
     }
     let _ = request.respond(resp);
@@ -279,8 +292,11 @@ pub fn respond_json(request: Request, status: u16, body: Vec<u8>) {
 /// Sends an error as an Anthropic error body with its status (and `retry-after`).
 pub fn respond_error(request: Request, err: &Error) {
     let mut resp = Response::from_data(err.to_json()).with_status_code(err.status());
+    let request_id = handler::new_id("req_");
     for h in [
         header("Content-Type", "application/json"),
+        // The SDKs expose it as `_request_id` / `requestID`.
+        header("request-id", &request_id),
         err.retry_after()
             .and_then(|s| header("retry-after", &s.to_string())),
     ]

@@ -7,6 +7,10 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 
 use crate::auth::{Auth, Credentials};
 use crate::config::Config;
@@ -29,6 +33,8 @@ pub struct Upstream {
     models_url: String,
     pub auth: Auth,
     models: RwLock<Option<(Instant, Vec<ModelInfo>)>>,
+    /// Usage limits from the latest reply's `x-codex-*` headers.
+    pub usage: crate::usage::Tracker,
 }
 
 /// A 200 answer whose body is the event stream.
@@ -37,7 +43,7 @@ pub type Stream = ureq::Body;
 /// Builds the shared agent. `per_read` bounds each read of the stream: the proxy wakes up that
 /// often to send pings and notice a silent upstream; it never caps the stream's total length.
 pub fn agent(cfg: &Config) -> ureq::Agent {
-    ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(cfg.connect_timeout))
         .timeout_recv_response(Some(cfg.first_byte_timeout))
@@ -46,8 +52,57 @@ pub fn agent(cfg: &Config) -> ureq::Agent {
         .max_idle_connections(64)
         .max_idle_connections_per_host(64)
         .max_idle_age(Duration::from_secs(90))
-        .build()
-        .into()
+        .build();
+    let connector = DefaultConnector::new().chain(PatientHeaders);
+    ureq::Agent::with_parts(config, connector, DefaultResolver::default())
+}
+
+/// ureq applies `timeout_per_read` to every read, including the wait for response headers, so a
+/// backend that takes longer than one ping interval to answer would fail. This outermost
+/// transport layer lifts the per-read cap while headers are awaited (`first_byte_timeout` bounds
+/// that wait) and keeps it for the body. It uses ureq's `unversioned` transport API; Cargo.lock
+/// pins the ureq version it was written against.
+#[derive(Debug)]
+struct PatientHeaders;
+
+impl Connector<Box<dyn Transport>> for PatientHeaders {
+    type Out = Patient;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails,
+        chained: Option<Box<dyn Transport>>,
+    ) -> Result<Option<Patient>, ureq::Error> {
+        Ok(chained.map(Patient))
+    }
+}
+
+#[derive(Debug)]
+struct Patient(Box<dyn Transport>);
+
+impl Transport for Patient {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.0.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.0.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, mut timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        if timeout.reason == ureq::Timeout::RecvResponse {
+            timeout.per_read = None;
+        }
+        self.0.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.0.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.0.is_tls()
+    }
 }
 
 /// Looks like the Codex CLI (the backend routes on it) and names this proxy.
@@ -68,6 +123,7 @@ impl Upstream {
             url: cfg.upstream_url.clone(),
             models_url: cfg.models_url(),
             models: RwLock::new(None),
+            usage: crate::usage::Tracker::default(),
         }
     }
 
@@ -96,6 +152,10 @@ impl Upstream {
                 .header("Accept", "text/event-stream")
                 .header("Content-Type", "application/json")
                 .send(body);
+            // Errors carry the limits too (a 429 says which window ran out).
+            if let Ok(resp) = &result {
+                self.usage.observe(resp.headers());
+            }
             let retryable = match result {
                 Ok(resp) if resp.status().as_u16() == 200 => return Ok(resp.into_body()),
                 Ok(resp) if resp.status().as_u16() == 401 && !refreshed => {
@@ -159,7 +219,8 @@ impl Upstream {
             .unwrap_or_default()
     }
 
-    fn fetch_models(&self) -> Result<Vec<ModelInfo>, Error> {
+    /// Fetches the model list now, bypassing the cache; `status` wants the error itself.
+    pub fn fetch_models(&self) -> Result<Vec<ModelInfo>, Error> {
         #[derive(Deserialize)]
         struct List {
             models: Vec<ModelInfo>,
@@ -180,6 +241,7 @@ impl Upstream {
             .header("Accept", "application/json")
             .call()
             .map_err(transport_error)?;
+        self.usage.observe(resp.headers());
         if resp.status().as_u16() != 200 {
             return Err(error_from_response(resp));
         }

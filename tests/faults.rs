@@ -100,6 +100,21 @@ fn slow_first_byte_times_out() {
 }
 
 #[test]
+fn slow_headers_wait_for_the_first_byte_timeout_not_the_ping_interval() {
+    let mock =
+        Mock::start(|_, _| Reply::sse(text_stream(&["ok"])).after(Duration::from_millis(900)));
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |c| {
+        c.ping_interval = Duration::from_millis(200);
+        c.first_byte_timeout = Duration::from_secs(5);
+    });
+    let a = post_messages(p.addr, &simple());
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.events().last().unwrap().0, "message_stop");
+    p.stop();
+}
+
+#[test]
 fn silent_upstream_mid_stream_ends_with_an_error_event() {
     let full = text_stream(&["a", "b"]);
     let events: Vec<String> = full.split_inclusive("\n\n").map(str::to_owned).collect();

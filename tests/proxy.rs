@@ -89,6 +89,7 @@ fn non_streaming_answer_is_one_message() {
     assert_eq!(a.status, 200, "{}", a.text());
     let m = a.json();
     assert_eq!(m["type"], "message");
+    assert!(a.header("request-id").unwrap().starts_with("req_"));
     assert!(m["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(m["content"][0]["type"], "text");
     assert_eq!(m["content"][1]["type"], "tool_use");

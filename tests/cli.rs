@@ -1,0 +1,540 @@
+//! The `claude` launcher and `status` run as the real binary (with an explicit environment and a
+//! stub `claude` script), and `GET /usage` fed by the mock backend's rate-limit headers.
+//! Nothing here reads ~/.codex or changes this process's environment; everything is 127.0.0.1.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_codex-claude-proxy");
+
+/// Records what Claude Code would see, proves the proxy answers `/health`, exits 7.
+const STUB: &str = r#"#!/bin/bash
+{
+  echo "base=$ANTHROPIC_BASE_URL"
+  echo "token=$ANTHROPIC_AUTH_TOKEN"
+  echo "window=$CLAUDE_CODE_AUTO_COMPACT_WINDOW"
+  echo "traffic=$CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"
+  echo "apikey=${ANTHROPIC_API_KEY-unset}"
+  for a in "$@"; do echo "arg=$a"; done
+  # From a child: bash ignores SIGQUIT for itself, but restores what it inherited for children.
+  echo "sigign=$(grep SigIgn /proc/self/status | cut -f2)"
+} > "$STUB_OUT.tmp"
+mv "$STUB_OUT.tmp" "$STUB_OUT"
+hp=${ANTHROPIC_BASE_URL#http://}
+exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}" || exit 99
+printf 'GET /health HTTP/1.0\r\nConnection: close\r\n\r\n' >&3
+while IFS= read -r line <&3 || [ -n "$line" ]; do echo "$line"; done > "$STUB_OUT.health"
+[ -n "$STUB_SLEEP" ] && sleep "$STUB_SLEEP"
+exit 7
+"#;
+
+/// An empty temp dir (removed on drop).
+fn temp_dir() -> CodexHome {
+    CodexHome::new(Value::Null)
+}
+
+/// A port nothing listens on (bound once, then released).
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_stub(dir: &Path) {
+    let path = dir.join("claude");
+    std::fs::write(&path, STUB).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The backend's model list as the mock serves it, with rate-limit headers.
+fn models_reply() -> Reply {
+    let mut r = Reply::json(
+        200,
+        json!({"models": [
+            {"slug": "gpt-5.6-terra", "context_window": 123_456},
+            {"slug": "gpt-5.6-luna", "context_window": 272_000}
+        ]}),
+    );
+    r.headers.extend(limit_headers("42", "7"));
+    r
+}
+
+fn limit_headers(primary: &str, secondary: &str) -> Vec<(String, String)> {
+    [
+        ("x-codex-primary-used-percent", primary),
+        ("x-codex-primary-window-minutes", "300"),
+        ("x-codex-primary-reset-at", "4000000000"),
+        ("x-codex-secondary-used-percent", secondary),
+        ("x-codex-secondary-window-minutes", "10080"),
+        ("x-codex-secondary-reset-at", "4000500000"),
+        ("x-codex-credits-has-credits", "false"),
+        ("x-codex-credits-unlimited", "false"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A mock answering the model list and, for anything else, a short text stream.
+fn backend() -> Mock {
+    Mock::start(|seen, _| {
+        if seen.method == "GET" && seen.path.contains("/models") {
+            models_reply()
+        } else {
+            Reply::sse(text_stream(&["ok"]))
+        }
+    })
+}
+
+/// The environment the binary gets: nothing inherited from this process.
+fn env(
+    mock: &Mock,
+    home: &CodexHome,
+    fake_home: &Path,
+    path: &str,
+    port: u16,
+) -> Vec<(String, String)> {
+    [
+        ("PATH", path.to_owned()),
+        ("HOME", fake_home.display().to_string()),
+        ("CODEX_HOME", home.dir.display().to_string()),
+        ("CHATGPT_API_URL", mock.url.clone()),
+        (
+            "CODEX_REFRESH_URL",
+            mock.url
+                .replace("/backend-api/codex/responses", "/oauth/token"),
+        ),
+        ("PROXY_PORT", port.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The ignored-signal mask from a `/proc/PID/status` text.
+fn sig_ign(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap()
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary with exactly `env`, killing it if it takes longer than 60 s.
+fn run_bin(args: &[&str], env: &[(String, String)], scratch: &Path) -> Run {
+    run_bin_with(args, env, scratch, |_| {})
+}
+
+/// [`run_bin`], calling `meanwhile` with the child's pid once it runs.
+fn run_bin_with(
+    args: &[&str],
+    env: &[(String, String)],
+    scratch: &Path,
+    meanwhile: impl FnOnce(u32),
+) -> Run {
+    let (out, err) = (scratch.join("bin.stdout"), scratch.join("bin.stderr"));
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    meanwhile(child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{BIN} {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code(),
+        stdout: std::fs::read_to_string(out).unwrap(),
+        stderr: std::fs::read_to_string(err).unwrap(),
+    }
+}
+
+/// The stub's `key=value` lines.
+fn stub_report(out: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(out)
+        .unwrap_or_else(|e| panic!("the stub claude did not run ({e})"))
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn value<'a>(report: &'a [(String, String)], key: &str) -> &'a str {
+    report
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {key} in {report:?}"))
+}
+
+#[test]
+fn launcher_starts_a_proxy_and_runs_claude_through_it() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    write_stub(&scratch.dir);
+    let port = dead_port();
+    let stub_out = scratch.dir.join("stub.out");
+    let mut env = env(
+        &mock,
+        &home,
+        &scratch.dir,
+        &format!("{}:/usr/bin:/bin", scratch.dir.display()),
+        port,
+    );
+    env.push(("STUB_OUT".into(), stub_out.display().to_string()));
+    env.push(("ANTHROPIC_API_KEY".into(), "sk-ant-real-key".into()));
+    let run = run_bin(&["claude", "-p", "hi", "--foo"], &env, &scratch.dir);
+    assert_eq!(run.code, Some(7), "stderr: {}", run.stderr);
+    let report = stub_report(&stub_out);
+    let base = value(&report, "base");
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    assert_ne!(
+        base,
+        format!("http://127.0.0.1:{port}"),
+        "must not bind the busy-or-dead default port"
+    );
+    assert_eq!(value(&report, "token"), "sk-proxy");
+    assert_eq!(
+        value(&report, "window"),
+        "123456",
+        "the big model's context window"
+    );
+    assert_eq!(value(&report, "traffic"), "1");
+    assert_eq!(value(&report, "apikey"), "unset");
+    let args: Vec<&str> = report
+        .iter()
+        .filter(|(k, _)| k == "arg")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(args, ["-p", "hi", "--foo"]);
+    let health = std::fs::read_to_string(scratch.dir.join("stub.out.health")).unwrap();
+    assert!(
+        health.starts_with("HTTP/1.") && health.contains(" 200 "),
+        "{health}"
+    );
+    assert!(health.contains(r#""status":"ok""#), "{health}");
+    assert!(
+        !run.stderr.contains("INFO"),
+        "the launcher logs quietly: {}",
+        run.stderr
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn launcher_survives_ctrl_c_and_claude_keeps_default_signals() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    write_stub(&scratch.dir);
+    let stub_out = scratch.dir.join("stub.out");
+    let mut env = env(
+        &mock,
+        &home,
+        &scratch.dir,
+        &format!("{}:/usr/bin:/bin", scratch.dir.display()),
+        dead_port(),
+    );
+    env.push(("STUB_OUT".into(), stub_out.display().to_string()));
+    env.push(("STUB_SLEEP".into(), "1".into()));
+    let run = run_bin_with(&["claude"], &env, &scratch.dir, |pid| {
+        // Once claude runs, interrupt the launcher alone: it must wait for claude, not die.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !stub_out.exists() {
+            assert!(Instant::now() < deadline, "the stub claude never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sent = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    });
+    assert_eq!(run.code, Some(7), "stderr: {}", run.stderr);
+    // claude got the launcher's dispositions through exec: SIGINT/SIGQUIT not ignored, unless
+    // this test itself was started with them ignored (a background job), which it inherits.
+    let ours = sig_ign(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let report = stub_report(&stub_out);
+    let theirs = u64::from_str_radix(value(&report, "sigign"), 16).unwrap();
+    let int_quit = 0b110; // bits for signals 2 and 3
+    assert_eq!(theirs & int_quit, ours & int_quit);
+}
+
+#[test]
+fn launcher_without_claude_says_how_to_install_it() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    let empty = temp_dir();
+    let env = env(
+        &mock,
+        &home,
+        &scratch.dir,
+        &empty.dir.display().to_string(),
+        dead_port(),
+    );
+    let run = run_bin(&["claude", "-p", "hi"], &env, &scratch.dir);
+    assert_ne!(run.code, Some(0));
+    assert!(run.code.is_some());
+    assert!(
+        run.stderr.contains("claude not found on PATH")
+            && run
+                .stderr
+                .contains("npm install -g @anthropic-ai/claude-code"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        mock.requests().is_empty(),
+        "nothing started before the check"
+    );
+}
+
+#[test]
+fn launcher_reuses_a_running_proxy() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |c| c.api_key = Some("sk-shared".into()));
+    let scratch = temp_dir();
+    write_stub(&scratch.dir);
+    let stub_out = scratch.dir.join("stub.out");
+    let mut env = env(
+        &mock,
+        &home,
+        &scratch.dir,
+        &format!("{}:/usr/bin:/bin", scratch.dir.display()),
+        p.addr.port(),
+    );
+    env.push(("STUB_OUT".into(), stub_out.display().to_string()));
+    env.push(("PROXY_API_KEY".into(), "sk-shared".into()));
+    env.push(("CLAUDE_CODE_AUTO_COMPACT_WINDOW".into(), "100000".into()));
+    let run = run_bin(&["claude"], &env, &scratch.dir);
+    assert_eq!(run.code, Some(7), "stderr: {}", run.stderr);
+    let report = stub_report(&stub_out);
+    assert_eq!(value(&report, "base"), format!("http://{}", p.addr));
+    assert_eq!(value(&report, "token"), "sk-shared");
+    assert_eq!(
+        value(&report, "window"),
+        "100000",
+        "the user's setting wins"
+    );
+    assert!(report.iter().all(|(k, _)| k != "arg"));
+    let health = std::fs::read_to_string(scratch.dir.join("stub.out.health")).unwrap();
+    assert!(health.contains(r#""status":"ok""#), "{health}");
+    p.stop();
+}
+
+#[test]
+fn usage_endpoint_reports_the_latest_limits() {
+    let mock = Mock::start(|_, n| {
+        let mut r = if n == 0 {
+            Reply::sse(text_stream(&["hi"]))
+        } else {
+            Reply::json(
+                429,
+                json!({"error": {"type": "usage_limit_reached", "message": "The usage limit has been reached", "resets_in_seconds": 60}}),
+            )
+        };
+        r.headers
+            .extend(limit_headers(if n == 0 { "42.5" } else { "100" }, "7"));
+        r
+    });
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |_| {});
+    let before = call(p.addr, "GET", "/usage", &[], b"");
+    assert_eq!(
+        (before.status, before.json()),
+        (200, json!({"available": false}))
+    );
+
+    let req = json!({"model":"claude-sonnet-4-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]});
+    assert_eq!(post_messages(p.addr, &req).status, 200);
+    let u = call(p.addr, "GET", "/usage", &[], b"").json();
+    assert_eq!(u["available"], true);
+    assert_eq!(
+        u["primary"],
+        json!({"used_percent": 42.5, "window_minutes": 300, "resets_at": 4_000_000_000u64})
+    );
+    assert_eq!(u["secondary"]["used_percent"], 7.0);
+    assert_eq!(u["secondary"]["window_minutes"], 10080);
+    assert_eq!(u["credits"]["has_credits"], false);
+    assert!(u["seen_at"].as_u64().unwrap() > 1_700_000_000);
+
+    // An error reply carries them too.
+    assert_eq!(post_messages(p.addr, &req).status, 429);
+    let u = call(p.addr, "GET", "/usage", &[], b"").json();
+    assert_eq!(u["primary"]["used_percent"], 100.0);
+    p.stop();
+
+    // Behind an API key, /usage needs it like /v1/*; /health does not.
+    let p = proxy(&mock, &home, |c| c.api_key = Some("sk-k".into()));
+    assert_eq!(call(p.addr, "GET", "/usage", &[], b"").status, 401);
+    assert_eq!(
+        call(p.addr, "GET", "/usage", &[("x-api-key", "sk-k")], b"").status,
+        200
+    );
+    assert_eq!(call(p.addr, "GET", "/health", &[], b"").status, 200);
+    p.stop();
+}
+
+/// An unsigned JWT with these claims.
+fn jwt_with(claims: Value) -> String {
+    let b64 = |b: &[u8]| {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut s = String::new();
+        for chunk in b.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x))
+                << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        s
+    };
+    format!(
+        "{}.{}.sig",
+        b64(b"{\"alg\":\"none\"}"),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
+fn home_with_profile() -> (CodexHome, String) {
+    let access = jwt(4_000_000_000);
+    let id = jwt_with(json!({"email": "ada@example.com",
+        "https://api.openai.com/auth": {"chatgpt_plan_type": "plus", "chatgpt_account_id": "acc-from-jwt"}}));
+    let home = CodexHome::new(json!({"auth_mode": "chatgpt", "OPENAI_API_KEY": null,
+        "tokens": {"id_token": id, "access_token": access, "refresh_token": "rt-secret", "account_id": "acc-1"},
+        "last_refresh": "2026-11-20T09:14:03Z"}));
+    (home, access)
+}
+
+#[test]
+fn status_reports_account_backend_and_usage() {
+    let mock = backend();
+    let (home, access) = home_with_profile();
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", dead_port());
+    let run = run_bin(&["status"], &env, &scratch.dir);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    let out = &run.stdout;
+    for want in [
+        "ada@example.com (plan: plus)",
+        "acc-1",
+        "expires 2096-10-02T07:06:40Z (in ",
+        "last refresh 2026-11-20T09:14:03Z",
+        "auth.json",
+        "OK, 2 models",
+        "5h limit: 42% used, resets 2096-10-02T07:06:40Z",
+        "weekly limit: 7% used",
+        "from the model list reply",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(!out.contains(&access) && !run.stderr.contains(&access));
+    assert!(!out.contains("rt-secret") && !run.stderr.contains("rt-secret"));
+    let seen = mock.requests();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0]
+            .path
+            .contains("/backend-api/codex/models?client_version=")
+    );
+    assert_eq!(seen[0].header("chatgpt-account-id"), Some("acc-1"));
+}
+
+#[test]
+fn status_prefers_a_running_proxys_usage() {
+    let mock = Mock::start(|seen, _| {
+        if seen.path.contains("/models") {
+            Reply::json(200, json!({"models": []}))
+        } else {
+            let mut r = Reply::sse(text_stream(&["hi"]));
+            r.headers.extend(limit_headers("81", "3"));
+            r
+        }
+    });
+    let (home, _) = home_with_profile();
+    let p = proxy(&mock, &home, |_| {});
+    let req = json!({"model":"claude-sonnet-4-5","max_tokens":100,"stream":false,"messages":[{"role":"user","content":"hi"}]});
+    assert_eq!(post_messages(p.addr, &req).status, 200);
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", p.addr.port());
+    let run = run_bin(&["status"], &env, &scratch.dir);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stdout.contains("5h limit: 81% used"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("from the proxy on {}", p.addr)),
+        "{}",
+        run.stdout
+    );
+    p.stop();
+}
+
+#[test]
+fn status_without_login_fails_with_a_hint() {
+    let mock = backend();
+    let home = CodexHome::new(Value::Null);
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", dead_port());
+    let run = run_bin(&["status"], &env, &scratch.dir);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stdout.contains("codex login"), "{}", run.stdout);
+    assert!(run.stdout.contains("does not exist"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("unknown (no request yet)"),
+        "{}",
+        run.stdout
+    );
+    assert!(mock.requests().is_empty());
+}
