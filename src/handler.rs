@@ -12,6 +12,7 @@ use tiny_http::Request;
 use crate::anthropic::{self, Event};
 use crate::clock;
 use crate::error::Error;
+use crate::logging;
 use crate::responses;
 use crate::server::{App, ChunkedWriter, read_body, respond_error, respond_json};
 use crate::sse::SseReader;
@@ -456,13 +457,33 @@ impl LogLine {
         )
     }
 
+    /// Fields shared by the success and error lines, for `--log-format json`.
+    fn fields(&self, status: u16) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("event".into(), json!("request"));
+        m.insert("model".into(), json!(self.claude_model));
+        m.insert("upstream_model".into(), json!(self.upstream_model));
+        m.insert("effort".into(), json!(self.effort));
+        m.insert("stream".into(), json!(self.stream));
+        m.insert("status".into(), json!(status));
+        m.insert(
+            "duration_ms".into(),
+            json!(self.started.elapsed().as_millis() as u64),
+        );
+        m.insert(
+            "first_byte_ms".into(),
+            json!(self.first_byte.map(|d| d.as_millis() as u64)),
+        );
+        m
+    }
+
     fn done(&self, status: u16, tr: &StreamTranslator) {
         let u = tr.usage;
         let total_in = u.input_tokens + u.cache_read_input_tokens;
         let hit = (u.cache_read_input_tokens * 100)
             .checked_div(total_in)
             .unwrap_or(0);
-        log::info!(
+        let text = format!(
             "{} {status} {} ms first_byte={} ms in={} cached={} ({hit}%) out={} tools={} stop={}",
             self.route(),
             self.started.elapsed().as_millis(),
@@ -473,15 +494,27 @@ impl LogLine {
             tr.tool_calls(),
             tr.stop_reason.unwrap_or("-"),
         );
+        let mut f = self.fields(status);
+        f.insert("input_tokens".into(), json!(u.input_tokens));
+        f.insert("cached_tokens".into(), json!(u.cache_read_input_tokens));
+        f.insert("cache_hit_percent".into(), json!(hit));
+        f.insert("output_tokens".into(), json!(u.output_tokens));
+        f.insert("tool_calls".into(), json!(tr.tool_calls()));
+        f.insert("stop_reason".into(), json!(tr.stop_reason));
+        logging::event(log::Level::Info, &text, Value::Object(f));
     }
 
     fn error(&self, e: &Error) {
-        log::warn!(
+        let text = format!(
             "{} {} {} ms {}: {e}",
             self.route(),
             e.status(),
             self.started.elapsed().as_millis(),
             e.kind()
         );
+        let mut f = self.fields(e.status());
+        f.insert("error_type".into(), json!(e.kind()));
+        f.insert("error".into(), json!(e.to_string()));
+        logging::event(log::Level::Warn, &text, Value::Object(f));
     }
 }

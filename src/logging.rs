@@ -3,6 +3,7 @@
 //! tokens. Messages themselves never contain tokens (see `auth::Secret`).
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -14,6 +15,9 @@ struct Logger {
     format: LogFormat,
 }
 
+/// The format chosen at `init`, for records written with [`event`].
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
 /// Installs the logger for the process (a second call is ignored).
 pub fn init(cfg: &Config) {
     let logger = Logger {
@@ -22,6 +26,33 @@ pub fn init(cfg: &Config) {
     };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(cfg.log_level);
+        let _ = FORMAT.set(cfg.log_format);
+    }
+}
+
+/// Logs a record with structured fields (the per-request line): in JSON format the fields
+/// become top-level keys next to `time`, `level` and `message`; in text format only `text`
+/// is written.
+pub fn event(level: Level, text: &str, fields: serde_json::Value) {
+    if !log::log_enabled!(level) {
+        return;
+    }
+    match FORMAT.get() {
+        Some(LogFormat::Json) => {
+            let mut obj = match fields {
+                serde_json::Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            obj.insert(
+                "time".into(),
+                clock::rfc3339_millis(clock::unix_now_precise()).into(),
+            );
+            obj.insert("level".into(), level.as_str().into());
+            obj.insert("message".into(), text.into());
+            let line = format!("{}\n", serde_json::Value::Object(obj));
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+        _ => log::log!(level, "{text}"),
     }
 }
 

@@ -538,3 +538,57 @@ fn status_without_login_fails_with_a_hint() {
     );
     assert!(mock.requests().is_empty());
 }
+
+#[test]
+fn json_log_format_gives_one_object_per_line() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    let err_path = scratch.dir.join("bin.stderr");
+    let run = run_bin_with(&["--log-format", "json"], &env, &scratch.dir, |pid| {
+        // Wait for the listening line, use the proxy once, then stop it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let log = std::fs::read_to_string(&err_path).unwrap_or_default();
+            if let Some(a) = log.split("listening on http://").nth(1) {
+                break a.split('"').next().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "no listening line: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let body = json!({"model":"claude-haiku-5-5","stream":true,"messages":[{"role":"user","content":"hi"}]});
+        let a = post_messages(addr.parse().unwrap(), &body);
+        assert_eq!(a.status, 200);
+        std::thread::sleep(Duration::from_millis(100));
+        Command::new("kill").arg(pid.to_string()).status().unwrap();
+    });
+    assert_eq!(run.code, None, "stopped by the signal");
+    let lines: Vec<Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["time"].is_string() && l["level"].is_string() && l["message"].is_string())
+    );
+    let req = lines
+        .iter()
+        .find(|l| l["event"] == "request")
+        .expect("a request line");
+    assert_eq!(req["model"], "claude-haiku-5-5");
+    assert_eq!(req["upstream_model"], "gpt-5.6-luna");
+    assert_eq!(req["status"], 200);
+    assert_eq!(req["stream"], true);
+    assert!(
+        req["duration_ms"].is_u64()
+            && req["output_tokens"].is_u64()
+            && req["cached_tokens"].is_u64()
+    );
+    assert!(
+        !run.stderr.contains(&jwt(4_000_000_000)),
+        "no token in the log"
+    );
+}
