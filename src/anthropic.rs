@@ -290,6 +290,15 @@ pub enum BlockStart<'a> {
         thinking: &'static str,
         signature: &'static str,
     },
+    ServerToolUse {
+        id: &'a str,
+        name: &'static str,
+        input: Empty,
+    },
+    WebSearchToolResult {
+        tool_use_id: &'a str,
+        content: [(); 0],
+    },
 }
 
 #[derive(Debug, Serialize)]

@@ -169,6 +169,9 @@ pub struct OutItem {
     pub summary: Option<Vec<OutContent>>,
     #[serde(default)]
     pub encrypted_content: Option<String>,
+    /// A `web_search_call`'s action (`{"type":"search","query":…}`).
+    #[serde(default)]
+    pub action: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -40,6 +40,12 @@ impl Sink for Collector {
                     BlockStart::ToolUse { id, name, .. } => {
                         json!({"type": "tool_use", "id": id, "name": name, "input": {}})
                     }
+                    BlockStart::ServerToolUse { id, name, .. } => {
+                        json!({"type": "server_tool_use", "id": id, "name": name, "input": {}})
+                    }
+                    BlockStart::WebSearchToolResult { tool_use_id, .. } => {
+                        json!({"type": "web_search_tool_result", "tool_use_id": tool_use_id, "content": []})
+                    }
                     BlockStart::Thinking { .. } => {
                         json!({"type": "thinking", "thinking": "", "signature": ""})
                     }
@@ -64,7 +70,7 @@ impl Sink for Collector {
             }
             Event::ContentBlockStop { .. } => {
                 if let Some(block) = self.content.last_mut()
-                    && block["type"] == "tool_use"
+                    && (block["type"] == "tool_use" || block["type"] == "server_tool_use")
                     && !self.json.is_empty()
                 {
                     // Invalid JSON from the model is kept as a string rather than lost.

@@ -285,6 +285,7 @@ impl StreamTranslator {
                 }
             }
             "reasoning" => self.reasoning_done(item, id, sink),
+            "web_search_call" => self.web_search_done(item, id, sink),
             _ => {}
         }
     }
@@ -325,6 +326,45 @@ impl StreamTranslator {
             sink,
         );
         self.close(sink);
+    }
+
+    /// The backend searched the web: report it as Anthropic's server tool blocks (the results
+    /// themselves arrive as citations in the text, so the result block is empty).
+    fn web_search_done(&mut self, item: &OutItem, id: &str, sink: &mut dyn Sink) {
+        self.start(sink);
+        self.close(sink);
+        let tool_id = format!("srvtoolu_{}", id.trim_start_matches("ws_"));
+        let query = item
+            .action
+            .as_ref()
+            .and_then(|a| a["query"].as_str())
+            .unwrap_or("");
+        let input = serde_json::json!({ "query": query }).to_string();
+        let index = self.next_index;
+        self.next_index += 2;
+        sink.event(&Event::ContentBlockStart {
+            index,
+            content_block: BlockStart::ServerToolUse {
+                id: &tool_id,
+                name: "web_search",
+                input: Empty {},
+            },
+        });
+        sink.event(&Event::ContentBlockDelta {
+            index,
+            delta: Delta::InputJsonDelta {
+                partial_json: &input,
+            },
+        });
+        sink.event(&Event::ContentBlockStop { index });
+        sink.event(&Event::ContentBlockStart {
+            index: index + 1,
+            content_block: BlockStart::WebSearchToolResult {
+                tool_use_id: &tool_id,
+                content: [],
+            },
+        });
+        sink.event(&Event::ContentBlockStop { index: index + 1 });
     }
 
     fn is_open(&self, kind: Kind, item_id: &str) -> bool {
@@ -625,6 +665,24 @@ mod tests {
         let full = fixture("text_plain.sse");
         let (_, err) = translate_stream(&full[..full.len() / 2], ThinkingMode::Off);
         assert!(err.unwrap().to_string().contains("closed the stream"));
+    }
+
+    #[test]
+    fn web_search_becomes_server_tool_blocks() {
+        let ws = r#"{"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"rust 2026"}}"#;
+        let upstream = format!(
+            "event: response.output_item.done\ndata: {{\"type\":\"response.output_item.done\",\"item\":{ws}}}\n\n{}",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{}}\n\n"
+        );
+        let (out, err) = translate_stream(upstream.as_bytes(), ThinkingMode::Off);
+        assert!(err.is_none());
+        let evs = events(&out);
+        assert_eq!(evs[1]["content_block"]["type"], "server_tool_use");
+        assert_eq!(evs[1]["content_block"]["id"], "srvtoolu_1");
+        assert_eq!(evs[2]["delta"]["partial_json"], r#"{"query":"rust 2026"}"#);
+        assert_eq!(evs[4]["content_block"]["type"], "web_search_tool_result");
+        assert_eq!(evs[4]["index"], 1);
+        assert_eq!(evs[evs.len() - 2]["delta"]["stop_reason"], "end_turn");
     }
 
     #[test]
