@@ -241,6 +241,17 @@ fn parse_credentials(doc: &Value) -> Result<Credentials, String> {
     })
 }
 
+/// An unsigned JWT (`alg: none`) carrying `claims`: what test fixtures and fake servers hand
+/// out as tokens. The proxy only ever reads claims; it never needs a real signature.
+pub fn unsigned_jwt(claims: &Value) -> String {
+    let b64 = crate::base64::encode_url;
+    format!(
+        "{}.{}.sig",
+        b64(br#"{"alg":"none"}"#),
+        b64(claims.to_string().as_bytes())
+    )
+}
+
 /// The payload of a JWT, without verifying it (the backend does that).
 pub fn jwt_claims(jwt: &str) -> Option<Value> {
     let payload = jwt.split('.').nth(1)?;
@@ -293,23 +304,7 @@ mod tests {
     use super::*;
 
     fn jwt(claims: Value) -> String {
-        let enc = |b: &[u8]| {
-            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let mut s = String::new();
-            for chunk in b.chunks(3) {
-                let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x))
-                    << (8 * (3 - chunk.len()));
-                for i in 0..=chunk.len() {
-                    s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-                }
-            }
-            s
-        };
-        format!(
-            "{}.{}.sig",
-            enc(b"{\"alg\":\"none\"}"),
-            enc(claims.to_string().as_bytes())
-        )
+        unsigned_jwt(&claims)
     }
 
     #[test]

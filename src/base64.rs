@@ -1,5 +1,20 @@
-//! Lenient base64 decoding (standard and URL-safe alphabets, padding optional) for JWT payloads
-//! and image headers. Decoding stops at the first byte outside the alphabet.
+//! Base64: lenient decoding (standard and URL-safe alphabets, padding optional) for JWT payloads
+//! and image headers, and URL-safe encoding without padding for PKCE. Decoding stops at the
+//! first byte outside the alphabet.
+
+/// Base64url without padding (RFC 4648 §5).
+pub fn encode_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            s.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    s
+}
 
 /// Decodes up to `limit` bytes of `input`.
 pub fn decode(input: &[u8], limit: usize) -> Vec<u8> {
@@ -31,6 +46,14 @@ pub fn decode(input: &[u8], limit: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::decode;
+
+    #[test]
+    fn encode_round_trips() {
+        for input in [&b""[..], b"f", b"fo", b"foo", b"\xfb\xff", b"hello world"] {
+            assert_eq!(decode(super::encode_url(input).as_bytes(), 100), input);
+        }
+        assert_eq!(super::encode_url(b"\xfb\xff"), "-_8");
+    }
 
     #[test]
     fn both_alphabets_and_limits() {

@@ -2,7 +2,7 @@
 //! → stream translation → client. Owns the streaming loop: pings while the upstream is silent,
 //! the moment the 200 is committed, in-stream errors, and client disconnects.
 
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -116,8 +116,7 @@ pub fn messages(mut request: Request, app: &App) {
         let mut down = Collect(Collector::default());
         match pump(&mut reader, &mut tr, &mut down, app).map_err(|f| f.explained(&line, app)) {
             Ok(()) => {
-                let mut message = down.0.finish();
-                message["id"] = json!(message["id"].as_str().unwrap_or_default());
+                let message = down.0.finish();
                 respond_json(request, 200, message.to_string().into_bytes());
                 Ok(200)
             }
@@ -128,6 +127,12 @@ pub fn messages(mut request: Request, app: &App) {
             Err(f) => Err(f),
         }
     };
+    if tr.finished() {
+        // ureq pools a connection only once its body was read to the end; the terminal event
+        // is followed by just the chunked trailer, so this read is short and keeps the
+        // connection (and its TLS session) for the next request.
+        let _ = io::copy(&mut reader.into_inner().take(64 * 1024), &mut io::sink());
+    }
     match outcome {
         Ok(status) => line.done(status, &tr),
         Err(Failure::Upstream(e)) => line.error(&e),

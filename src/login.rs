@@ -89,8 +89,8 @@ struct Tokens {
 }
 
 fn browser_flow(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), String> {
-    let verifier = base64url(&random_bytes(64)?);
-    let state = base64url(&random_bytes(32)?);
+    let verifier = crate::base64::encode_url(&random_bytes(64)?);
+    let state = crate::base64::encode_url(&random_bytes(32)?);
     let server = bind(&opts.ports)?;
     let port = server
         .server_addr()
@@ -555,23 +555,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Base64url without padding (RFC 4648 §5), as PKCE wants.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            s.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-        }
-    }
-    s
-}
-
-/// The PKCE S256 challenge of a verifier: base64url(SHA-256(verifier)).
+/// The PKCE S256 challenge of a verifier: crate::base64::encode_url(SHA-256(verifier)).
 pub fn code_challenge(verifier: &str) -> String {
-    base64url(&sha256(verifier.as_bytes()))
+    crate::base64::encode_url(&sha256(verifier.as_bytes()))
 }
 
 /// SHA-256 (FIPS 180-4). Hand-written because no crypto crate is allowed; only PKCE uses it.
@@ -672,8 +658,11 @@ mod tests {
             code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-        assert_eq!(base64url(&random_bytes(64).unwrap()).len(), 86);
+        assert_eq!(crate::base64::encode_url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(
+            crate::base64::encode_url(&random_bytes(64).unwrap()).len(),
+            86
+        );
     }
 
     #[test]

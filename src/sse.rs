@@ -51,6 +51,11 @@ impl<R: BufRead> SseReader<R> {
         }
     }
 
+    /// The underlying reader, with whatever it still buffers.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
     /// Returns the next event, or `None` at the end of the stream.
     pub fn next_event(&mut self) -> io::Result<Option<Event<'_>>> {
         // An event dispatched by the previous call is cleared only now, because it was lent out.

@@ -52,6 +52,10 @@ pub fn agent(cfg: &Config) -> ureq::Agent {
         .max_idle_connections(64)
         .max_idle_connections_per_host(64)
         .max_idle_age(Duration::from_secs(90))
+        // 128 KiB each by default, per connection; SSE lines stream through a smaller buffer
+        // just as well, and 200 open streams should not cost 50 MB of buffers.
+        .input_buffer_size(32 * 1024)
+        .output_buffer_size(32 * 1024)
         .build();
     let connector = DefaultConnector::new().chain(PatientHeaders);
     ureq::Agent::with_parts(config, connector, DefaultResolver::default())

@@ -409,27 +409,6 @@ fn usage_endpoint_reports_the_latest_limits() {
     p.stop();
 }
 
-/// An unsigned JWT with these claims.
-fn jwt_with(claims: Value) -> String {
-    let b64 = |b: &[u8]| {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut s = String::new();
-        for chunk in b.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        s
-    };
-    format!(
-        "{}.{}.sig",
-        b64(b"{\"alg\":\"none\"}"),
-        b64(claims.to_string().as_bytes())
-    )
-}
-
 fn home_with_profile() -> (CodexHome, String) {
     let access = jwt(4_000_000_000);
     let id = jwt_with(json!({"email": "ada@example.com",

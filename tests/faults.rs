@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -263,5 +264,69 @@ fn upstream_disconnect_counts_are_not_retried_after_output() {
     assert_eq!(a.events().last().unwrap().0, "error");
     assert_eq!(mock.requests().len(), 1);
     assert_eq!(mock.write_failures.load(Ordering::SeqCst), 0);
+    p.stop();
+}
+
+#[test]
+fn a_burst_of_new_connections_is_served_at_once() {
+    let full = text_stream(&["first", "second"]);
+    let events: Vec<String> = full.split_inclusive("\n\n").map(str::to_owned).collect();
+    let head = events[..3].concat();
+    let tail = events[3..].concat();
+    let mock = Mock::start(move |_, _| {
+        Reply::slow_sse(vec![
+            (Duration::ZERO, head.clone()),
+            (Duration::from_millis(2500), tail.clone()),
+        ])
+    });
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |_| {});
+    let addr = p.addr;
+    // Many clients connect at the same moment, so the accepts arrive as one burst.
+    let start = Arc::new(std::sync::Barrier::new(50));
+    let mut conns: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                (0..6)
+                    .map(|_| TcpStream::connect(addr).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let t0 = Instant::now();
+    for s in &mut conns {
+        send(
+            s,
+            "POST",
+            "/v1/messages",
+            &[],
+            simple().to_string().as_bytes(),
+        );
+    }
+    let firsts: Vec<Duration> = conns
+        .into_iter()
+        .map(|s| {
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = [0u8; 1];
+                let mut s = s;
+                s.read_exact(&mut buf).unwrap();
+                t0.elapsed()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let slowest = firsts.iter().max().unwrap();
+    assert!(
+        *slowest < Duration::from_millis(1500),
+        "a request waited {slowest:?} for its first byte: {firsts:?}"
+    );
     p.stop();
 }

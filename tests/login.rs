@@ -154,23 +154,7 @@ fn token(form: &HashMap<String, String>, challenge: &str, issuer: &str) -> (u16,
 }
 
 fn jwt(claims: &Value) -> String {
-    let enc = |b: &[u8]| {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut s = String::new();
-        for chunk in b.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        s
-    };
-    format!(
-        "{}.{}.sig",
-        enc(b"{\"alg\":\"none\"}"),
-        enc(claims.to_string().as_bytes())
-    )
+    codex_claude_proxy::auth::unsigned_jwt(claims)
 }
 
 /// `a=b&c=d` (percent-encoded) into a map.

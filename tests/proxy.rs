@@ -717,6 +717,30 @@ fn oversized_body_is_413() {
 }
 
 #[test]
+fn upstream_connections_are_reused() {
+    let mock = Mock::start(|_, n| {
+        if n % 2 == 0 {
+            Reply::sse(text_stream(&["one"]))
+        } else {
+            Reply::sse(fixture("upstream/response_failed_context_length.sse"))
+        }
+    });
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |_| {});
+    for i in 0..4 {
+        let want = if i % 2 == 0 { 200 } else { 400 };
+        assert_eq!(post_messages(p.addr, &simple()).status, want);
+    }
+    let peers: std::collections::HashSet<_> = mock.requests().iter().map(|s| s.peer).collect();
+    assert_eq!(
+        peers.len(),
+        1,
+        "one upstream connection for four requests: {peers:?}"
+    );
+    p.stop();
+}
+
+#[test]
 fn keep_alive_connection_serves_two_streams() {
     let mock = Mock::start(|_, _| Reply::sse(text_stream(&["one"])));
     let home = CodexHome::valid();

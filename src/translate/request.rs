@@ -357,34 +357,6 @@ impl<'a> Input<'a> {
                     source.kind
                 );
             }
-            Block::Image { source } => self.parts.push(image(source)?),
-            Block::Document { source, title } => {
-                let parts = document(source, title.as_deref())?;
-                self.parts.extend(parts);
-            }
-            Block::SearchResult {
-                source,
-                title,
-                content,
-            } => {
-                let body: Vec<&str> = content
-                    .iter()
-                    .filter_map(|b| {
-                        if let Block::Text { text } = b {
-                            Some(text.as_str())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                self.push_text(&format!(
-                    "Search result: {title} ({source})\n{}",
-                    body.join("\n")
-                ));
-            }
-            Block::ToolReference { tool_name } => {
-                self.push_text(&format!("Tool {tool_name} loaded."))
-            }
             Block::ToolUse { id, name, input } => {
                 self.flush();
                 let arguments = match input {
@@ -444,12 +416,43 @@ impl<'a> Input<'a> {
                     });
                 }
             }
-            Block::Other => {
-                log::debug!("dropping a content block of a type the proxy does not translate")
+            other => {
+                if !input_parts(other, &mut self.parts)? {
+                    log::debug!("dropping a content block of a type the proxy does not translate");
+                }
             }
         }
         Ok(())
     }
+}
+
+/// The parts for a block that user messages and tool results share: text, images, documents,
+/// search results and loaded-tool references. False for any other block type.
+fn input_parts(block: &Block, out: &mut Vec<Part>) -> Result<bool, String> {
+    let text = |text: String| Part::InputText { text };
+    match block {
+        Block::Text { text: t } if !t.is_empty() => out.push(text(t.clone())),
+        Block::Text { .. } => {}
+        Block::Image { source } => out.push(image(source)?),
+        Block::Document { source, title } => out.extend(document(source, title.as_deref())?),
+        Block::ToolReference { tool_name } => out.push(text(format!("Tool {tool_name} loaded."))),
+        Block::SearchResult {
+            source,
+            title,
+            content,
+        } => {
+            let mut body = String::new();
+            for b in content {
+                if let Block::Text { text: t } = b {
+                    body.push('\n');
+                    body.push_str(t);
+                }
+            }
+            out.push(text(format!("Search result: {title} ({source}){body}")));
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 fn image(source: &Source) -> Result<Part, String> {
@@ -519,12 +522,9 @@ fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
                 Some(Content::Text(t)) => parts.push(Part::InputText { text: t.clone() }),
                 Some(Content::Blocks(blocks)) => {
                     for b in blocks {
-                        match b {
-                            Block::Text { text } => {
-                                parts.push(Part::InputText { text: text.clone() })
-                            }
-                            Block::Image { source } => parts.push(image(source)?),
-                            _ => {}
+                        // A document inside a document is not a thing; skip rather than recurse.
+                        if !matches!(b, Block::Document { .. }) {
+                            input_parts(b, &mut parts)?;
                         }
                     }
                 }
@@ -552,33 +552,8 @@ fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, Stri
     };
     let mut parts = Vec::new();
     for b in blocks {
-        match b {
-            Block::Text { text } => parts.push(Part::InputText { text: text.clone() }),
-            Block::ToolReference { tool_name } => parts.push(Part::InputText {
-                text: format!("Tool {tool_name} loaded."),
-            }),
-            Block::Image { source } => parts.push(image(source)?),
-            Block::Document { source, title } => parts.extend(document(source, title.as_deref())?),
-            Block::SearchResult {
-                source,
-                title,
-                content,
-            } => {
-                let inner: Vec<&str> = content
-                    .iter()
-                    .filter_map(|b| {
-                        if let Block::Text { text } = b {
-                            Some(text.as_str())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                parts.push(Part::InputText {
-                    text: format!("Search result: {title} ({source})\n{}", inner.join("\n")),
-                });
-            }
-            _ => log::debug!("dropping a tool_result block of a type the proxy does not translate"),
+        if !input_parts(b, &mut parts)? {
+            log::debug!("dropping a tool_result block of a type the proxy does not translate");
         }
     }
     let all_text = parts.iter().all(|p| matches!(p, Part::InputText { .. }));

@@ -95,6 +95,11 @@ impl StreamTranslator {
         }
     }
 
+    /// Whether the upstream's terminal event (completed, incomplete, failed, error) was seen.
+    pub fn finished(&self) -> bool {
+        self.done
+    }
+
     /// Number of tool calls emitted so far.
     pub fn tool_calls(&self) -> u32 {
         self.tool_calls

@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,8 @@ pub struct Seen {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The proxy's end of the TCP connection (the same for requests on one connection).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Seen {
@@ -95,7 +97,81 @@ pub struct Mock {
     pub refreshes: Arc<AtomicUsize>,
     /// Set when writing a reply to the proxy failed (the proxy closed the connection).
     pub write_failures: Arc<AtomicUsize>,
-    server: Arc<tiny_http::Server>,
+    /// Connections currently open to the mock (each holds one mock thread).
+    pub connections: Arc<AtomicUsize>,
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+/// What the connection threads share.
+struct Shared {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    refreshes: Arc<AtomicUsize>,
+    write_failures: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+    counter: AtomicUsize,
+    script: Box<Script>,
+    refresh: Box<dyn Fn(&Seen) -> Reply + Send + Sync>,
+}
+
+/// Serves requests on one connection until the proxy closes it.
+fn serve_connection(conn: TcpStream, shared: &Shared) {
+    let peer = conn.peer_addr().ok();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut writer = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        );
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let s = Seen {
+            method,
+            path,
+            headers,
+            body,
+            peer,
+        };
+        let reply = if s.path.starts_with("/oauth/token") {
+            shared.refreshes.fetch_add(1, Ordering::SeqCst);
+            (shared.refresh)(&s)
+        } else {
+            let n = shared.counter.fetch_add(1, Ordering::SeqCst);
+            shared.seen.lock().unwrap().push(s.clone());
+            (shared.script)(&s, n)
+        };
+        if write_reply(&mut writer, reply).is_err() {
+            shared.write_failures.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+    }
 }
 
 impl Mock {
@@ -112,58 +188,44 @@ impl Mock {
         script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
         refresh: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> Mock {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
-        let port = server.server_addr().to_ip().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let refreshes = Arc::new(AtomicUsize::new(0));
-        let write_failures = Arc::new(AtomicUsize::new(0));
-        let script: Arc<Script> = Arc::new(script);
-        let refresh: Arc<dyn Fn(&Seen) -> Reply + Send + Sync> = Arc::new(refresh);
-        let counter = Arc::new(AtomicUsize::new(0));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            seen: Arc::new(Mutex::new(Vec::new())),
+            refreshes: Arc::new(AtomicUsize::new(0)),
+            write_failures: Arc::new(AtomicUsize::new(0)),
+            connections: Arc::new(AtomicUsize::new(0)),
+            counter: AtomicUsize::new(0),
+            script: Box::new(script),
+            refresh: Box::new(refresh),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
         {
-            let (server, seen, refreshes, failures) = (
-                server.clone(),
-                seen.clone(),
-                refreshes.clone(),
-                write_failures.clone(),
-            );
+            let (shared, stop) = (shared.clone(), stop.clone());
+            // A thread per connection, keep-alive honoured: the proxy pools its connections.
             std::thread::spawn(move || {
-                for mut req in server.incoming_requests() {
-                    let mut body = Vec::new();
-                    req.as_reader().read_to_end(&mut body).unwrap();
-                    let s = Seen {
-                        method: req.method().to_string(),
-                        path: req.url().to_string(),
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|h| (h.field.to_string(), h.value.to_string()))
-                            .collect(),
-                        body,
-                    };
-                    let reply = if s.path.starts_with("/oauth/token") {
-                        refreshes.fetch_add(1, Ordering::SeqCst);
-                        refresh(&s)
-                    } else {
-                        let n = counter.fetch_add(1, Ordering::SeqCst);
-                        seen.lock().unwrap().push(s.clone());
-                        script(&s, n)
-                    };
-                    let failures = failures.clone();
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let shared = shared.clone();
+                    shared.connections.fetch_add(1, Ordering::SeqCst);
                     std::thread::spawn(move || {
-                        if write_reply(req, reply).is_err() {
-                            failures.fetch_add(1, Ordering::SeqCst);
-                        }
+                        serve_connection(conn, &shared);
+                        shared.connections.fetch_sub(1, Ordering::SeqCst);
                     });
                 }
             });
         }
         Mock {
             url: format!("http://127.0.0.1:{port}/backend-api/codex/responses"),
-            seen,
-            refreshes,
-            write_failures,
-            server,
+            seen: shared.seen.clone(),
+            refreshes: shared.refreshes.clone(),
+            write_failures: shared.write_failures.clone(),
+            connections: shared.connections.clone(),
+            port,
+            stop,
         }
     }
 
@@ -181,14 +243,15 @@ impl Mock {
 
 impl Drop for Mock {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 
 /// Writes a reply by hand, chunked and flushed per piece, so pauses are real on the wire.
-fn write_reply(req: tiny_http::Request, reply: Reply) -> std::io::Result<()> {
+fn write_reply(w: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
     std::thread::sleep(reply.delay);
-    let mut w = req.into_writer();
     write!(w, "HTTP/1.1 {} X\r\n", reply.status)?;
     for (k, v) in &reply.headers {
         write!(w, "{k}: {v}\r\n")?;
@@ -211,25 +274,14 @@ fn write_reply(req: tiny_http::Request, reply: Reply) -> std::io::Result<()> {
 
 /// An unsigned JWT whose payload has the given `exp` and the ChatGPT account claim.
 pub fn jwt(exp: u64) -> String {
-    let enc = |b: &[u8]| {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut s = String::new();
-        for chunk in b.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &x| acc << 8 | u32::from(x))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                s.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        s
-    };
-    let claims =
-        json!({"exp": exp, "https://api.openai.com/auth": {"chatgpt_account_id": "acc-from-jwt"}});
-    format!(
-        "{}.{}.sig",
-        enc(b"{\"alg\":\"none\"}"),
-        enc(claims.to_string().as_bytes())
+    jwt_with(
+        json!({"exp": exp, "https://api.openai.com/auth": {"chatgpt_account_id": "acc-from-jwt"}}),
     )
+}
+
+/// An unsigned JWT with these claims.
+pub fn jwt_with(claims: Value) -> String {
+    codex_claude_proxy::auth::unsigned_jwt(&claims)
 }
 
 /// A temp dir standing in for `~/.codex`, removed on drop.
