@@ -57,7 +57,7 @@ pub fn messages(mut request: Request, app: &App) {
         Ok(b) => b,
         Err(e) => {
             let err = Error::BadRequest(format!("cannot encode the upstream request: {e}"));
-            line.error(&err);
+            line.error(err.status(), &err);
             respond_error(request, &err);
             return;
         }
@@ -67,7 +67,7 @@ pub fn messages(mut request: Request, app: &App) {
         Ok(s) => s,
         Err(e) => {
             let e = explain(e, &line, app);
-            line.error(&e);
+            line.error(e.status(), &e);
             respond_error(request, &e);
             return;
         }
@@ -103,14 +103,21 @@ pub fn messages(mut request: Request, app: &App) {
                 let mut buf = Vec::new();
                 crate::sse::encode(&mut buf, "error", &e.to_json());
                 let _ = w.chunk(&buf).and_then(|()| w.finish());
-                Err(Failure::Upstream(e))
+                Err(Failure::InStream(e))
             }
             (Err(Failure::Upstream(e)), None, Some(req)) => {
                 respond_error(req, &e);
                 Err(Failure::Upstream(e))
             }
+            // A finished stream always sent events; without a writer it did not really finish.
+            (Ok(()), None, request) => {
+                let e = tr.truncated();
+                if let Some(req) = request {
+                    respond_error(req, &e);
+                }
+                Err(Failure::Upstream(e))
+            }
             (Err(f), _, _) => Err(f),
-            (Ok(()), None, _) => Err(Failure::Upstream(tr.truncated())),
         }
     } else {
         let mut down = Collect(Collector::default());
@@ -135,7 +142,9 @@ pub fn messages(mut request: Request, app: &App) {
     }
     match outcome {
         Ok(status) => line.done(status, &tr),
-        Err(Failure::Upstream(e)) => line.error(&e),
+        Err(Failure::Upstream(e)) => line.error(e.status(), &e),
+        // The client already has its 200; the error went out as an `error` event.
+        Err(Failure::InStream(e)) => line.error(200, &e),
         Err(Failure::Client(e)) => log::info!(
             "{} -> client disconnected after {} ms ({e}); upstream closed",
             line.route(),
@@ -217,6 +226,8 @@ enum Failure {
     Client(io::Error),
     /// The upstream failed; the client should hear about it.
     Upstream(Error),
+    /// The upstream failed after the 200 was sent; the client got an `error` event.
+    InStream(Error),
 }
 
 impl Failure {
@@ -509,15 +520,16 @@ impl LogLine {
         logging::event(log::Level::Info, &text, Value::Object(f));
     }
 
-    fn error(&self, e: &Error) {
+    /// Logs a failed request; `status` is what the client got (200 when the error came
+    /// inside the stream).
+    fn error(&self, status: u16, e: &Error) {
         let text = format!(
-            "{} {} {} ms {}: {e}",
+            "{} {status} {} ms {}: {e}",
             self.route(),
-            e.status(),
             self.started.elapsed().as_millis(),
             e.kind()
         );
-        let mut f = self.fields(e.status());
+        let mut f = self.fields(status);
         f.insert("error_type".into(), json!(e.kind()));
         f.insert("error".into(), json!(e.to_string()));
         logging::event(log::Level::Warn, &text, Value::Object(f));

@@ -17,6 +17,11 @@ fn main() -> ExitCode {
         }
     };
     codex_claude_proxy::logging::init(&cfg);
+    if matches!(action, Action::Status) && cfg.log_level < log::LevelFilter::Debug {
+        // `status` prints its own report; internal warnings (e.g. usage thresholds) would
+        // only repeat it on stderr.
+        log::set_max_level(log::LevelFilter::Error);
+    }
     let result = match action {
         Action::Serve => codex_claude_proxy::server::serve(cfg),
         Action::Claude(args) => codex_claude_proxy::launcher::run(cfg, &args),
