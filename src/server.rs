@@ -23,6 +23,7 @@ pub struct App {
     pub map: ModelMap,
     pub upstream: Upstream,
     active: AtomicUsize,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A running proxy; dropping it does not stop it, call [`Running::stop`].
@@ -36,6 +37,7 @@ pub struct Running {
 impl Running {
     /// Stops accepting requests and waits for the accept loop to end.
     pub fn stop(mut self) {
+        self.app.stopping.store(true, Ordering::SeqCst);
         self.server.unblock();
         if let Some(h) = self.accept.take() {
             let _ = h.join();
@@ -66,6 +68,7 @@ pub fn start(cfg: Config) -> io::Result<Running> {
         upstream: Upstream::new(&cfg, agent),
         cfg,
         active: AtomicUsize::new(0),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
     let accept = {
         let (server, app) = (Arc::clone(&server), Arc::clone(&app));
@@ -73,6 +76,12 @@ pub fn start(cfg: Config) -> io::Result<Running> {
             .name("accept".into())
             .spawn(move || accept_loop(&server, &app))?
     };
+    {
+        let app = Arc::clone(&app);
+        std::thread::Builder::new()
+            .name("knock".into())
+            .spawn(move || knock_loop(addr, &app))?;
+    }
     Ok(Running {
         addr,
         app,
@@ -169,6 +178,42 @@ fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
             app.active.fetch_sub(1, Ordering::SeqCst);
             log::error!("cannot start a request thread: {e}");
         }
+    }
+}
+
+/// How often the pool is knocked while requests are in flight, and for how long after.
+const KNOCK_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+const KNOCK_AFTER_ACTIVITY: u32 = 50;
+
+/// Works around a race in tiny_http 0.12's connection pool: it queues a new connection for an
+/// idle thread when it counts one, but a thread it just woke still counts as idle until it
+/// runs, so in a burst of new connections some wait in the queue until another connection
+/// ends — possibly minutes later (a long stream, an idle keep-alive). Any new connection makes
+/// the pool wake or start a thread, which takes the oldest queued connection first. So while
+/// requests are in flight (and for 10 s after) the proxy opens and closes a loopback
+/// connection every 200 ms; tiny_http reads EOF from it and no request reaches the handler.
+fn knock_loop(addr: std::net::SocketAddr, app: &App) {
+    let target = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            (std::net::Ipv4Addr::LOCALHOST, addr.port()).into()
+        }
+        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    };
+    let mut quiet_rounds = KNOCK_AFTER_ACTIVITY;
+    loop {
+        std::thread::sleep(KNOCK_EVERY);
+        if app.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if app.active.load(Ordering::SeqCst) > 0 {
+            quiet_rounds = 0;
+        } else if quiet_rounds < KNOCK_AFTER_ACTIVITY {
+            quiet_rounds += 1;
+        } else {
+            continue;
+        }
+        let _ = std::net::TcpStream::connect_timeout(&target, KNOCK_EVERY);
     }
 }
 
