@@ -399,18 +399,30 @@ pub fn count_tokens(mut request: Request, app: &App) {
 /// `GET /v1/models`: the Claude families with the Codex model each maps to, then the account's
 /// own Codex models (usable directly as model ids).
 pub fn models(request: Request, app: &App) {
+    let account_models = app.upstream.models();
+    let window = |slug: &str| {
+        account_models
+            .iter()
+            .find(|m| m.slug == slug)
+            .and_then(|m| m.context_window)
+    };
     let mut data = Vec::new();
+    // The ids Claude Code asks for (its current and previous families), each with the Codex
+    // model that serves it and that model's real context window.
     for (id, name, target) in [
         ("claude-opus-5-5", "Opus", &app.map.thinking),
         ("claude-sonnet-5-5", "Sonnet", &app.map.big),
         ("claude-haiku-5-5", "Haiku", &app.map.small),
+        ("claude-opus-4-8", "Opus 4.8", &app.map.thinking),
+        ("claude-sonnet-4-5-20250929", "Sonnet 4.5", &app.map.big),
+        ("claude-haiku-4-5-20251001", "Haiku 4.5", &app.map.small),
     ] {
         data.push(
             json!({"type": "model", "id": id, "display_name": format!("{name} → {target}"),
-            "created_at": "2026-01-01T00:00:00Z"}),
+            "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": window(target)}),
         );
     }
-    for m in app.upstream.models() {
+    for m in account_models.iter() {
         if m.visibility.as_deref() == Some("hide") {
             continue;
         }

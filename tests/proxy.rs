@@ -756,3 +756,41 @@ fn keep_alive_connection_serves_two_streams() {
     assert_eq!(b.events().last().unwrap().0, "message_stop");
     p.stop();
 }
+
+#[test]
+fn models_list_maps_claude_ids_and_lists_the_account_models() {
+    let mock = Mock::start(|seen, _| {
+        if seen.method == "GET" {
+            Reply::json(
+                200,
+                json!({"models": [
+                {"slug": "gpt-5.6-terra", "display_name": "GPT-5.6-Terra", "context_window": 272000},
+                {"slug": "gpt-5.5", "context_window": 272000},
+                {"slug": "codex-auto-review", "visibility": "hide"}]}),
+            )
+        } else {
+            Reply::sse(text_stream(&["ok"]))
+        }
+    });
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |_| {});
+    let m = call(p.addr, "GET", "/v1/models?limit=1000", &[], b"").json();
+    let data = m["data"].as_array().unwrap();
+    let sonnet = data
+        .iter()
+        .find(|d| d["id"] == "claude-sonnet-5-5")
+        .unwrap();
+    assert_eq!(sonnet["display_name"], "Sonnet → gpt-5.6-terra");
+    assert_eq!(sonnet["max_input_tokens"], 272000);
+    assert!(data.iter().any(|d| d["id"] == "gpt-5.5"));
+    assert!(
+        !data.iter().any(|d| d["id"] == "codex-auto-review"),
+        "hidden models stay hidden"
+    );
+    assert_eq!(m["has_more"], false);
+    // An explicit Codex model goes straight through, `[1m]` ignored.
+    let body = json!({"model": "gpt-5.5[1m]", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post_messages(p.addr, &body).status, 200);
+    assert_eq!(mock.last().json()["model"], "gpt-5.5");
+    p.stop();
+}
