@@ -274,11 +274,14 @@ pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
         Error::Auth(format!("cannot save {}: {what}: {e}", path.display()))
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".auth.json.{}.tmp", std::process::id()));
+    // Unique per process and call, so two writers never share a temp file.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".auth.json.{}.{seq}.tmp", std::process::id()));
     let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| fail("encode", e.into()))?;
     bytes.push(b'\n');
     let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let result = (|| {
@@ -342,6 +345,18 @@ mod tests {
         assert_eq!(
             fs::read_dir(&dir).unwrap().count(),
             1,
+            "no temp file left behind"
+        );
+        // A write that cannot complete (here: the target is a directory) changes nothing.
+        let blocked = dir.join("blocked");
+        fs::create_dir(&blocked).unwrap();
+        assert!(write_atomic(&blocked, &json!({"a": 2})).is_err());
+        assert!(blocked.is_dir());
+        let back: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(back["a"], 1, "the old file is untouched");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            2,
             "no temp file left behind"
         );
         fs::remove_dir_all(&dir).unwrap();

@@ -571,3 +571,97 @@ fn json_log_format_gives_one_object_per_line() {
         "no token in the log"
     );
 }
+
+/// Runs the proxy binary with `args`, makes one request through it (if `request`), stops it and
+/// returns its stderr.
+fn proxy_log(
+    args: &[&str],
+    env: &[(String, String)],
+    scratch: &Path,
+    request: Option<Value>,
+) -> String {
+    let err_path = scratch.join("bin.stderr");
+    let run = run_bin_with(args, env, scratch, |pid| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let log = std::fs::read_to_string(&err_path).unwrap_or_default();
+            if let Some(a) = log.split("listening on http://").nth(1) {
+                break a.split_whitespace().next().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "no listening line: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(body) = request {
+            let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            let a = call(
+                ([127, 0, 0, 1], port).into(),
+                "POST",
+                "/v1/messages",
+                &[
+                    ("x-api-key", "proxy-key-123"),
+                    ("Authorization", "Bearer client-secret-456"),
+                ],
+                body.to_string().as_bytes(),
+            );
+            assert_eq!(a.status, 200, "{}", a.text());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Command::new("kill").arg(pid.to_string()).status().unwrap();
+    });
+    run.stderr
+}
+
+#[test]
+fn secrets_never_reach_the_log_even_at_trace_level() {
+    let mock = backend();
+    // An expired token, so a refresh (with both tokens in flight) happens during the request.
+    let home = CodexHome::new(
+        json!({"tokens": {"access_token": jwt(1000), "refresh_token": "rt-secret-789", "account_id": "a"}}),
+    );
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let log = proxy_log(
+        &["--log-level", "trace", "--api-key", "proxy-key-123"],
+        &env,
+        &scratch.dir,
+        Some(body),
+    );
+    assert!(log.contains("refreshing the ChatGPT access token"), "{log}");
+    assert!(log.contains("→ gpt-5.6-terra"), "{log}");
+    for secret in [
+        jwt(1000),
+        jwt(4_000_000_000),
+        "rt-secret-789".into(),
+        "rt-new".into(),
+        "proxy-key-123".into(),
+        "client-secret-456".into(),
+    ] {
+        assert!(
+            !log.contains(&secret),
+            "secret {secret:?} in the log:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn exposed_address_without_a_key_warns_loudly() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    let log = proxy_log(&["--host", "0.0.0.0"], &env, &scratch.dir, None);
+    assert!(log.contains("WITHOUT an API key"), "{log}");
+    let log = proxy_log(
+        &["--host", "0.0.0.0", "--api-key", "k"],
+        &env,
+        &scratch.dir,
+        None,
+    );
+    assert!(!log.contains("WITHOUT an API key"), "{log}");
+    let log = proxy_log(&[], &env, &scratch.dir, None);
+    assert!(
+        log.contains("listening on http://127.0.0.1:"),
+        "loopback by default: {log}"
+    );
+}

@@ -341,3 +341,25 @@ fn a_burst_of_new_connections_is_served_at_once() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn huge_upstream_error_bodies_are_read_bounded() {
+    let big = "x".repeat(5 << 20);
+    let mock = Mock::start(move |_, _| Reply::json(400, json!({"detail": big.clone()})));
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |_| {});
+    let a = post_messages(p.addr, &simple());
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body.len() < 4096,
+        "the error body is {} bytes",
+        a.body.len()
+    );
+    assert!(
+        a.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("{\"detail\":\"xxx")
+    );
+    p.stop();
+}
