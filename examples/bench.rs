@@ -851,6 +851,7 @@ fn main() {
     let throughput = both(Load::new(1, 5, 20_000, 0));
     let concurrency = both(Load::new(200, 1, 100, 50_000));
     let burst = both(Load::new(50, 20, 5, 0));
+    let sequential = both(Load::new(1, 200, 5, 0));
     thread::sleep(Duration::from_millis(300));
     let (after_rss, peak_hwm) = (proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM"));
 
@@ -892,6 +893,17 @@ fn main() {
     t.row("proxy threads, idle → peak", threads, "—".into());
     t.row("proxy CPU, % of a core", v.proxy_pct(), "—".into());
     t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
+
+    let (v, x) = &sequential;
+    t.section("sequential: 200 short streams one after another on one connection");
+    let per_request = |r: &Run| r.wall.as_nanos() as u64 / r.outcomes.len().max(1) as u64;
+    t.times(
+        "time per request",
+        &[1.0],
+        &[per_request(v)],
+        &[per_request(x)],
+    );
+    t.row("streams ok", v.ok_of(), x.ok_of());
 
     let (v, x) = &burst;
     t.section("burst: 1,000 streams of 5 deltas, 50 at a time");
