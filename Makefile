@@ -14,7 +14,7 @@ run:
 	$(CARGO) run --release --locked -- $(ARGS)
 
 test:
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --lib --bins --tests
 
 lint:
 	$(CARGO) fmt --all -- --check
