@@ -95,10 +95,7 @@ impl Error {
             .or_else(|| json["message"].as_str())
             .map(str::to_owned)
             .unwrap_or_else(|| snippet(body));
-        let code = err["code"]
-            .as_str()
-            .or_else(|| err["type"].as_str())
-            .unwrap_or("");
+        let code = code_of(err);
         if is_context_overflow(code, &message) {
             return Error::PromptTooLong {
                 tokens: None,
@@ -106,13 +103,6 @@ impl Error {
             };
         }
         match status {
-            400 | 404 | 409 | 422
-                if message.contains("model is not supported")
-                    || message.contains("model' is not supported")
-                    || message.contains("model is not supported") =>
-            {
-                Error::BadRequest(message)
-            }
             400 | 404 | 409 | 413 | 422 => Error::BadRequest(message),
             401 => Error::Auth(format!(
                 "the ChatGPT backend rejected the access token ({message}); run `codex login` and try again"
@@ -145,10 +135,7 @@ impl Error {
             .as_str()
             .unwrap_or("the upstream response failed")
             .to_owned();
-        let code = err["code"]
-            .as_str()
-            .or_else(|| err["type"].as_str())
-            .unwrap_or("");
+        let code = code_of(err);
         if is_context_overflow(code, &message) {
             return Error::PromptTooLong {
                 tokens: None,
@@ -170,6 +157,14 @@ impl Error {
             },
         }
     }
+}
+
+/// An error object's code: `code`, else `type` (the backend uses both).
+fn code_of(err: &Value) -> &str {
+    err["code"]
+        .as_str()
+        .or_else(|| err["type"].as_str())
+        .unwrap_or("")
 }
 
 fn is_context_overflow(code: &str, message: &str) -> bool {

@@ -138,19 +138,8 @@ impl Upstream {
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
-            let result = self
-                .agent
-                .post(&self.url)
-                .header(
-                    "Authorization",
-                    &format!("Bearer {}", creds.access_token.expose()),
-                )
-                .header(
-                    "chatgpt-account-id",
-                    creds.account_id.as_deref().unwrap_or(""),
-                )
+            let result = authorized(self.agent.post(&self.url), &creds)
                 .header("OpenAI-Beta", "responses=experimental")
-                .header("originator", "codex_cli_rs")
                 .header("version", CLIENT_VERSION)
                 .header("session_id", session)
                 .header("Accept", "text/event-stream")
@@ -230,18 +219,7 @@ impl Upstream {
             models: Vec<ModelInfo>,
         }
         let creds: Credentials = self.auth.credentials()?;
-        let resp = self
-            .agent
-            .get(&self.models_url)
-            .header(
-                "Authorization",
-                &format!("Bearer {}", creds.access_token.expose()),
-            )
-            .header(
-                "chatgpt-account-id",
-                creds.account_id.as_deref().unwrap_or(""),
-            )
-            .header("originator", "codex_cli_rs")
+        let resp = authorized(self.agent.get(&self.models_url), &creds)
             .header("Accept", "application/json")
             .call()
             .map_err(transport_error)?;
@@ -261,6 +239,20 @@ impl Upstream {
         })?;
         Ok(list.models)
     }
+}
+
+/// The headers every backend call carries: the token, the account it acts for, and the
+/// first-party originator the backend routes on.
+fn authorized<B>(req: ureq::RequestBuilder<B>, creds: &Credentials) -> ureq::RequestBuilder<B> {
+    req.header(
+        "Authorization",
+        &format!("Bearer {}", creds.access_token.expose()),
+    )
+    .header(
+        "chatgpt-account-id",
+        creds.account_id.as_deref().unwrap_or(""),
+    )
+    .header("originator", "codex_cli_rs")
 }
 
 fn error_from_response(resp: ureq::http::Response<ureq::Body>) -> Error {
