@@ -87,52 +87,9 @@ pub fn messages(mut request: Request, app: &App) {
         clock::unix_now(),
     );
     let outcome = if t.stream {
-        let mut down = Streamer {
-            sink: SseSink::default(),
-            writer: None,
-            request: Some(request),
-            request_id,
-            ping_interval: app.cfg.ping_interval,
-            last_write: started,
-        };
-        let result =
-            pump(&mut reader, &mut tr, &mut down, app).map_err(|f| f.explained(&line, app));
-        match (result, down.writer.take(), down.request.take()) {
-            (Ok(()), Some(w), _) => w.finish().map(|()| 200).map_err(Failure::Client),
-            (Err(Failure::Upstream(e)), Some(mut w), _) => {
-                let mut buf = Vec::new();
-                crate::sse::encode(&mut buf, "error", &e.to_json());
-                let _ = w.chunk(&buf).and_then(|()| w.finish());
-                Err(Failure::InStream(e))
-            }
-            (Err(Failure::Upstream(e)), None, Some(req)) => {
-                respond_error(req, &e);
-                Err(Failure::Upstream(e))
-            }
-            // A finished stream always sent events; without a writer it did not really finish.
-            (Ok(()), None, request) => {
-                let e = tr.truncated();
-                if let Some(req) = request {
-                    respond_error(req, &e);
-                }
-                Err(Failure::Upstream(e))
-            }
-            (Err(f), _, _) => Err(f),
-        }
+        stream_answer(request, request_id, &mut reader, &mut tr, &line, app)
     } else {
-        let mut down = Collect(Collector::default());
-        match pump(&mut reader, &mut tr, &mut down, app).map_err(|f| f.explained(&line, app)) {
-            Ok(()) => {
-                let message = down.0.finish();
-                respond_json(request, 200, message.to_string().into_bytes());
-                Ok(200)
-            }
-            Err(Failure::Upstream(e)) => {
-                respond_error(request, &e);
-                Err(Failure::Upstream(e))
-            }
-            Err(f) => Err(f),
-        }
+        collect_answer(request, &mut reader, &mut tr, &line, app)
     };
     if tr.finished() {
         // ureq pools a connection only once its body was read to the end; the terminal event
@@ -150,6 +107,74 @@ pub fn messages(mut request: Request, app: &App) {
             line.route(),
             started.elapsed().as_millis()
         ),
+    }
+}
+
+/// The upstream event stream of one request.
+type UpstreamEvents = SseReader<BufReader<ureq::BodyReader<'static>>>;
+
+/// Streams the translated events; returns the status the client got.
+fn stream_answer(
+    request: Request,
+    request_id: String,
+    reader: &mut UpstreamEvents,
+    tr: &mut StreamTranslator,
+    line: &LogLine,
+    app: &App,
+) -> Result<u16, Failure> {
+    let mut down = Streamer {
+        sink: SseSink::default(),
+        writer: None,
+        request: Some(request),
+        request_id,
+        ping_interval: app.cfg.ping_interval,
+        last_write: line.started,
+    };
+    let result = pump(reader, tr, &mut down, app).map_err(|f| f.explained(line, app));
+    match (result, down.writer.take(), down.request.take()) {
+        (Ok(()), Some(w), _) => w.finish().map(|()| 200).map_err(Failure::Client),
+        (Err(Failure::Upstream(e)), Some(mut w), _) => {
+            let mut buf = Vec::new();
+            crate::sse::encode(&mut buf, "error", &e.to_json());
+            let _ = w.chunk(&buf).and_then(|()| w.finish());
+            Err(Failure::InStream(e))
+        }
+        (Err(Failure::Upstream(e)), None, Some(req)) => {
+            respond_error(req, &e);
+            Err(Failure::Upstream(e))
+        }
+        // A finished stream always sent events; without a writer it did not really finish.
+        (Ok(()), None, request) => {
+            let e = tr.truncated();
+            if let Some(req) = request {
+                respond_error(req, &e);
+            }
+            Err(Failure::Upstream(e))
+        }
+        (Err(f), _, _) => Err(f),
+    }
+}
+
+/// Folds the stream into one `message` for a non-streaming client.
+fn collect_answer(
+    request: Request,
+    reader: &mut UpstreamEvents,
+    tr: &mut StreamTranslator,
+    line: &LogLine,
+    app: &App,
+) -> Result<u16, Failure> {
+    let mut down = Collect(Collector::default());
+    match pump(reader, tr, &mut down, app).map_err(|f| f.explained(line, app)) {
+        Ok(()) => {
+            let message = down.0.finish();
+            respond_json(request, 200, message.to_string().into_bytes());
+            Ok(200)
+        }
+        Err(Failure::Upstream(e)) => {
+            respond_error(request, &e);
+            Err(Failure::Upstream(e))
+        }
+        Err(f) => Err(f),
     }
 }
 
