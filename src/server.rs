@@ -384,6 +384,9 @@ pub fn respond_error(request: Request, err: &Error) {
 /// length until 8 KiB or the end, so each event is sent as its own chunk and flushed.
 pub struct ChunkedWriter {
     out: Box<dyn Write + Send>,
+    /// The chunk being framed, reused: one `write` per chunk keeps an event in one TCP segment
+    /// (tiny_http's 1 KiB buffer would split a larger one into three).
+    frame: Vec<u8>,
 }
 
 impl ChunkedWriter {
@@ -396,7 +399,10 @@ impl ChunkedWriter {
              Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\nrequest-id: {request_id}\r\n\r\n"
         )?;
         out.flush()?;
-        Ok(ChunkedWriter { out })
+        Ok(ChunkedWriter {
+            out,
+            frame: Vec::with_capacity(4096),
+        })
     }
 
     /// Sends `bytes` as one chunk and flushes it to the socket.
@@ -404,9 +410,11 @@ impl ChunkedWriter {
         if bytes.is_empty() {
             return Ok(()); // an empty chunk would end the body
         }
-        write!(self.out, "{:x}\r\n", bytes.len())?;
-        self.out.write_all(bytes)?;
-        self.out.write_all(b"\r\n")?;
+        self.frame.clear();
+        write!(self.frame, "{:x}\r\n", bytes.len())?;
+        self.frame.extend_from_slice(bytes);
+        self.frame.extend_from_slice(b"\r\n");
+        self.out.write_all(&self.frame)?;
         self.out.flush()
     }
 
