@@ -180,6 +180,12 @@ fn collect_answer(
 
 /// Parses and translates the body.
 fn prepare(body: &[u8], request: &Request, app: &App) -> Result<(String, Translated), Error> {
+    if let Some(enc) = header(request, "content-encoding").filter(|e| e != "identity") {
+        return Err(Error::BadRequest(format!(
+            "Content-Encoding {enc} is not supported by the proxy; send the body uncompressed \
+             (unset CLAUDE_CODE_GZIP_REQUEST_BODIES)"
+        )));
+    }
     let parsed = parse(body)?;
     let session = header(request, "x-claude-code-session-id");
     let models = app.upstream.cached_models();

@@ -494,6 +494,20 @@ fn malformed_bodies_are_400_and_the_next_request_works() {
         assert_eq!(e["error"]["type"], "invalid_request_error");
         assert!(!e["error"]["message"].as_str().unwrap().is_empty());
     }
+    let a = call(
+        p.addr,
+        "POST",
+        "/v1/messages",
+        &[("Content-Encoding", "gzip")],
+        b"\x1f\x8b",
+    );
+    assert_eq!(a.status, 400);
+    assert!(
+        a.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Encoding gzip")
+    );
     let deep = "[".repeat(10_000);
     let a = call(p.addr, "POST", "/v1/messages", &[], deep.as_bytes());
     assert_eq!(a.status, 400);
