@@ -39,13 +39,33 @@ const LOCAL_IO: Duration = Duration::from_secs(2);
 const INSTALL_HINT: &str =
     "claude not found on PATH; install Claude Code: npm install -g @anthropic-ai/claude-code";
 
+/// Where the launcher's proxy logs: `codex-claude-proxy.log` in the temp directory, appended to,
+/// private to the user. Says where on stderr (before Claude Code takes the terminal); `None`
+/// (log to stderr) if it cannot be opened.
+pub fn open_log() -> Option<std::fs::File> {
+    let path = std::env::temp_dir().join("codex-claude-proxy.log");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(&path) {
+        Ok(f) => {
+            eprintln!("codex-claude-proxy: logging to {}", path.display());
+            Some(f)
+        }
+        Err(e) => {
+            eprintln!(
+                "codex-claude-proxy: cannot open {} ({e}); logging to stderr",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 /// Starts (or reuses) a proxy and runs `claude` through it; returns claude's exit code.
 pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
     let claude = find_on_path("claude", std::env::var_os("PATH")).ok_or(INSTALL_HINT)?;
-    // Claude Code draws on this terminal: keep the proxy to warnings unless asked for debugging.
-    if cfg.log_level < log::LevelFilter::Debug {
-        log::set_max_level(cfg.log_level.min(log::LevelFilter::Warn));
-    }
     let (addr, running) = match find_running(&cfg) {
         Some((addr, health)) => {
             if health["auth"]["ok"] == Value::Bool(false) {

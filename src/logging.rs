@@ -1,9 +1,11 @@
-//! Log output to stderr, one line per record, as text or JSON (`--log-format json`).
+//! Log output, one line per record, as text or JSON (`--log-format json`), to stderr or (under
+//! the `claude` launcher, whose terminal belongs to Claude Code) to a file.
 //! HTTP-client crates are held at `warn`: their trace output includes request headers, and so
 //! tokens. Messages themselves never contain tokens (see `auth::Secret`).
 
+use std::fs::File;
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -17,9 +19,12 @@ struct Logger {
 
 /// The format chosen at `init`, for records written with [`event`].
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+/// Where lines go when not to stderr.
+static FILE: OnceLock<Mutex<File>> = OnceLock::new();
 
-/// Installs the logger for the process (a second call is ignored).
-pub fn init(cfg: &Config) {
+/// Installs the logger for the process, writing to `file` if given, else stderr (a second
+/// call is ignored).
+pub fn init(cfg: &Config, file: Option<File>) {
     let logger = Logger {
         level: cfg.log_level,
         format: cfg.log_format,
@@ -27,6 +32,24 @@ pub fn init(cfg: &Config) {
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(cfg.log_level);
         let _ = FORMAT.set(cfg.log_format);
+        if let Some(f) = file {
+            let _ = FILE.set(Mutex::new(f));
+        }
+    }
+}
+
+/// Writes one finished line; a failing log destination must not take the proxy down.
+fn write_line(line: &str) {
+    match FILE.get() {
+        Some(f) => {
+            let _ = f
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .write_all(line.as_bytes());
+        }
+        None => {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
     }
 }
 
@@ -49,8 +72,7 @@ pub fn event(level: Level, text: &str, fields: serde_json::Value) {
             );
             obj.insert("level".into(), level.as_str().into());
             obj.insert("message".into(), text.into());
-            let line = format!("{}\n", serde_json::Value::Object(obj));
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            write_line(&format!("{}\n", serde_json::Value::Object(obj)));
         }
         _ => log::log!(level, "{text}"),
     }
@@ -72,9 +94,7 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_line(self.format, clock::unix_now_precise(), record);
-        // A closed stderr must not take the proxy down.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        write_line(&format_line(self.format, clock::unix_now_precise(), record));
     }
 
     fn flush(&self) {}

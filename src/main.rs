@@ -16,7 +16,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    codex_claude_proxy::logging::init(&cfg);
+    // Under `claude`, the terminal belongs to Claude Code: the proxy logs to a file instead.
+    let log_file = match &action {
+        Action::Claude(_) => codex_claude_proxy::launcher::open_log(),
+        _ => None,
+    };
+    codex_claude_proxy::logging::init(&cfg, log_file);
     if matches!(action, Action::Status) && cfg.log_level < log::LevelFilter::Debug {
         // `status` prints its own report; internal warnings (e.g. usage thresholds) would
         // only repeat it on stderr.

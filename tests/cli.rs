@@ -117,6 +117,8 @@ fn env(
                 .replace("/backend-api/codex/responses", "/oauth/token"),
         ),
         ("PROXY_PORT", port.to_string()),
+        // The launcher's log file goes to the temp directory: keep it in the test's own.
+        ("TMPDIR", fake_home.display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -245,11 +247,15 @@ fn launcher_starts_a_proxy_and_runs_claude_through_it() {
         "{health}"
     );
     assert!(health.contains(r#""status":"ok""#), "{health}");
+    // Claude Code owns the terminal: the proxy's log goes to a file, named once on stderr.
+    let log_path = scratch.dir.join("codex-claude-proxy.log");
     assert!(
-        !run.stderr.contains("INFO"),
-        "the launcher logs quietly: {}",
+        !run.stderr.contains("INFO") && run.stderr.contains(&*log_path.to_string_lossy()),
+        "stderr: {}",
         run.stderr
     );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("listening on http://127.0.0.1:"), "{log}");
 }
 
 #[cfg(target_os = "linux")]
