@@ -112,7 +112,7 @@ impl Transport for Patient {
 /// Looks like the Codex CLI (the backend routes on it) and names this proxy.
 fn user_agent() -> String {
     format!(
-        "codex_cli_rs/{CLIENT_VERSION} ({} ; {}) codex-claude-proxy/{}",
+        "codex_cli_rs/{CLIENT_VERSION} ({}; {}) codex-claude-proxy/{}",
         std::env::consts::OS,
         std::env::consts::ARCH,
         env!("CARGO_PKG_VERSION")
