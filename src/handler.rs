@@ -296,7 +296,7 @@ fn pump<R: BufRead>(
             }
             Ok(Some(ev)) => {
                 silent = std::time::Duration::ZERO;
-                let parsed: responses::Event = match serde_json::from_str(ev.data) {
+                let parsed = match responses::parse_event(ev.data) {
                     Ok(p) => p,
                     Err(e) => {
                         log::debug!("skipping an unreadable upstream event ({e})");

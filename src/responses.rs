@@ -150,6 +150,44 @@ pub enum Event<'a> {
     Other,
 }
 
+/// Parses one upstream event. The three delta events make up almost the whole stream, and the
+/// backend writes `"type"` first: those take a direct path into a plain struct, skipping the
+/// buffering a tagged enum needs (about a third of the parse time). Anything else, or a `type`
+/// elsewhere in the object, goes through the general enum.
+pub fn parse_event(data: &str) -> serde_json::Result<Event<'_>> {
+    #[derive(Deserialize)]
+    struct DeltaFields<'a> {
+        #[serde(borrow)]
+        item_id: Cow<'a, str>,
+        #[serde(borrow)]
+        delta: Cow<'a, str>,
+        #[serde(default)]
+        summary_index: u32,
+    }
+    let kind = data
+        .strip_prefix(r#"{"type":""#)
+        .and_then(|rest| rest.split('"').next());
+    let fields = || serde_json::from_str::<DeltaFields>(data);
+    match kind {
+        Some("response.output_text.delta" | "response.refusal.delta") => {
+            fields().map(|f| Event::TextDelta {
+                item_id: f.item_id,
+                delta: f.delta,
+            })
+        }
+        Some("response.function_call_arguments.delta") => fields().map(|f| Event::ArgsDelta {
+            item_id: f.item_id,
+            delta: f.delta,
+        }),
+        Some("response.reasoning_summary_text.delta") => fields().map(|f| Event::SummaryDelta {
+            item_id: f.item_id,
+            summary_index: f.summary_index,
+            delta: f.delta,
+        }),
+        _ => serde_json::from_str(data),
+    }
+}
+
 /// An output item as announced by `output_item.added` / `.done`.
 #[derive(Debug, Deserialize)]
 pub struct OutItem {
@@ -237,6 +275,23 @@ mod tests {
         assert!(
             matches!(e, Event::Completed { response } if response.usage.as_ref().unwrap().input_tokens == 10)
         );
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_parser() {
+        let cases = [
+            r#"{"type":"response.output_text.delta","item_id":"m","output_index":1,"content_index":0,"delta":"a\"b","logprobs":[],"obfuscation":"x"}"#,
+            r#"{"type":"response.function_call_arguments.delta","item_id":"fc","delta":"{\"k\":"}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","item_id":"rs","summary_index":2,"delta":"**"}"#,
+            r#"{"item_id":"m","type":"response.output_text.delta","delta":"late type"}"#,
+            r#"{"type":"response.created","response":{"id":"r"}}"#,
+        ];
+        for data in cases {
+            let fast = format!("{:?}", parse_event(data).unwrap());
+            let general = format!("{:?}", serde_json::from_str::<Event>(data).unwrap());
+            assert_eq!(fast, general, "{data}");
+        }
+        assert!(parse_event(r#"{"type":"response.output_text.delta","delta":"no item"}"#).is_err());
     }
 
     #[test]

@@ -280,7 +280,7 @@ fn random_upstream_streams_keep_the_grammar() {
             if ev.comment {
                 continue;
             }
-            let Ok(parsed) = serde_json::from_str::<responses::Event>(ev.data) else {
+            let Ok(parsed) = responses::parse_event(ev.data) else {
                 continue;
             };
             match t.on_event(&parsed, &mut sink) {

@@ -123,7 +123,7 @@ fn upstream_streams_translate_to_golden_anthropic_streams() {
                 if ev.comment {
                     continue;
                 }
-                let parsed: responses::Event = serde_json::from_str(ev.data).unwrap();
+                let parsed = responses::parse_event(ev.data).unwrap();
                 match t.on_event(&parsed, &mut sink) {
                     Ok(Step::Done) => {
                         ending = "<done>".into();

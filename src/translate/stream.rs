@@ -513,7 +513,7 @@ mod tests {
                 continue;
             }
             // As the handler does, an unreadable (here: cut-off) event is skipped.
-            let Ok(parsed) = serde_json::from_str::<responses::Event>(ev.data) else {
+            let Ok(parsed) = responses::parse_event(ev.data) else {
                 continue;
             };
             match t.on_event(&parsed, &mut sink) {
