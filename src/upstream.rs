@@ -285,11 +285,12 @@ pub fn transport_error(e: ureq::Error) -> Error {
     }
 }
 
-/// 200 ms, 400 ms, … with ±25 % jitter so parallel retries spread out.
+/// Before retry `attempt` (1, 2, …): 200 ms, 400 ms, … with ±25 % jitter so parallel retries
+/// spread out.
 fn backoff(attempt: u32) -> Duration {
-    let base = 200u64 << attempt.min(6);
+    let base = 100u64 << attempt.min(6);
     let nanos = crate::clock::unix_now_precise().subsec_nanos();
-    let jitter = u64::from(nanos % 500) as i64 - 250; // -250..250 per mille of a half
+    let jitter = i64::from(nanos % 500) - 250; // per mille: ±25 %
     Duration::from_millis((base as i64 + base as i64 * jitter / 1000) as u64)
 }
 
@@ -299,9 +300,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter() {
-        for attempt in 1..4 {
+        for (attempt, base) in [(1, 200), (2, 400), (3, 800)] {
             let b = backoff(attempt).as_millis() as u64;
-            let base = 200u64 << attempt;
             assert!(b >= base * 3 / 4 && b <= base * 5 / 4, "{attempt}: {b}");
         }
     }
