@@ -32,7 +32,7 @@ static:
 	  if command -v apt-get >/dev/null; then (apt-get update -qq || true) && apt-get install -y -qq musl-tools; \
 	  else echo "install musl-tools (musl-gcc) with your package manager, then re-run make static" >&2; exit 1; fi; }
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(MUSL)
-	@file $(STATIC_BIN) | grep -Eq 'static(-pie)? linked' || { echo "error: $(STATIC_BIN) is not static" >&2; file $(STATIC_BIN); exit 1; }
+	@ldd $(STATIC_BIN) 2>&1 | grep -Eq 'not a dynamic executable|statically linked' || { echo "error: $(STATIC_BIN) is not static" >&2; ldd $(STATIC_BIN); exit 1; }
 	@ls -l $(STATIC_BIN) | awk '{printf "static binary: %s (%.2f MB)\n", $$NF, $$5/1048576}'
 
 clean:

@@ -86,7 +86,10 @@ pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
     if let Some(r) = &running {
         server::announce(r);
     }
-    let window = compact_window(&models, &cfg.big_model);
+    let window = compact_window(
+        &models,
+        &[&cfg.thinking_model, &cfg.big_model, &cfg.small_model],
+    );
 
     let mut cmd = Command::new(&claude);
     cmd.args(args)
@@ -152,14 +155,16 @@ fn models_within(app: Option<Arc<App>>, cfg: &Config) -> Vec<ModelInfo> {
     rx.recv_timeout(MODELS_WAIT).unwrap_or_default()
 }
 
-/// `CLAUDE_CODE_AUTO_COMPACT_WINDOW` for `slug`: its context window from the backend's list, or
+/// `CLAUDE_CODE_AUTO_COMPACT_WINDOW`: the smallest context window among the mapped models the
+/// backend's list knows (Claude Code sets one window for every model it may switch to), or
 /// [`FALLBACK_COMPACT_WINDOW`]. Claude Code subtracts its own output reserve from this.
-pub fn compact_window(models: &[ModelInfo], slug: &str) -> u64 {
+pub fn compact_window(models: &[ModelInfo], slugs: &[&str]) -> u64 {
     models
         .iter()
-        .find(|m| m.slug == slug)
-        .and_then(|m| m.context_window)
+        .filter(|m| slugs.contains(&m.slug.as_str()))
+        .filter_map(|m| m.context_window)
         .filter(|w| *w > 0)
+        .min()
         .unwrap_or(FALLBACK_COMPACT_WINDOW)
 }
 
@@ -309,10 +314,15 @@ mod tests {
 
     #[test]
     fn window_from_the_model_list_or_fallback() {
-        let list = [info("a", Some(128_000)), info("b", None)];
-        assert_eq!(compact_window(&list, "a"), 128_000);
-        assert_eq!(compact_window(&list, "b"), FALLBACK_COMPACT_WINDOW);
-        assert_eq!(compact_window(&[], "a"), FALLBACK_COMPACT_WINDOW);
+        let list = [
+            info("a", Some(128_000)),
+            info("b", None),
+            info("c", Some(272_000)),
+        ];
+        assert_eq!(compact_window(&list, &["a", "c"]), 128_000);
+        assert_eq!(compact_window(&list, &["c", "b"]), 272_000);
+        assert_eq!(compact_window(&list, &["b"]), FALLBACK_COMPACT_WINDOW);
+        assert_eq!(compact_window(&[], &["a"]), FALLBACK_COMPACT_WINDOW);
     }
 
     #[test]
