@@ -266,9 +266,13 @@ fn error_from_response(resp: ureq::http::Response<ureq::Body>) -> Error {
     Error::from_upstream(status, &body, crate::clock::unix_now())
 }
 
-/// Maps a transport failure; connect failures are `Overloaded` (retryable, 529 to the client).
+/// Maps a transport failure; failing to connect (refused, unresolvable, timed out) is
+/// `Overloaded` (retried, then 529 to the client).
 pub fn transport_error(e: ureq::Error) -> Error {
     match e {
+        ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
+            Error::Overloaded(format!("cannot reach the ChatGPT backend: {e}"))
+        }
         ureq::Error::Timeout(t) => {
             Error::Timeout(format!("the ChatGPT backend did not answer in time ({t})"))
         }
