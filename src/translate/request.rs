@@ -75,7 +75,7 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
 
     let mut names = ToolNames::default();
     let referenced = referenced_tools(req);
-    let tools = translate_tools(req.tools.as_deref().unwrap_or(&[]), &referenced, &mut names)?;
+    let tools = translate_tools(req.tools.as_deref().unwrap_or(&[]), &referenced, &mut names);
     let input = Input::build(req, &model, &mut names)?;
 
     let thinking = match &req.thinking {
@@ -168,7 +168,7 @@ fn translate_tools(
     tools: &[Tool],
     referenced: &HashSet<&str>,
     names: &mut ToolNames,
-) -> Result<Vec<Value>, Error> {
+) -> Vec<Value> {
     let mut out = Vec::with_capacity(tools.len());
     let mut seen = HashSet::new();
     for tool in tools {
@@ -202,7 +202,7 @@ fn translate_tools(
             "parameters": schema(tool.input_schema.as_ref()),
         }));
     }
-    Ok(out)
+    out
 }
 
 /// A tool's JSON schema as the backend wants it: an object schema, without `$schema`.
