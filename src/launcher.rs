@@ -110,7 +110,7 @@ pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
             cmd.env(name, value);
         }
     }
-    survive_terminal_signals();
+    crate::signals::survive_terminal();
     let status = cmd.status();
     if let Some(r) = running {
         r.stop();
@@ -265,36 +265,6 @@ fn exit_byte(status: ExitStatus) -> u8 {
         }
     }
     1
-}
-
-#[cfg(unix)]
-fn survive_terminal_signals() {
-    use std::ffi::c_int;
-    unsafe extern "C" {
-        // `handler` and the result are `sighandler_t`: a function pointer, or SIG_DFL / SIG_IGN.
-        fn signal(signum: c_int, handler: usize) -> usize;
-    }
-    extern "C" fn do_nothing(_: c_int) {}
-    const SIGINT: c_int = 2;
-    const SIGQUIT: c_int = 3;
-    const SIG_IGN: usize = 1;
-    let handler: extern "C" fn(c_int) = do_nothing;
-    for sig in [SIGINT, SIGQUIT] {
-        // SAFETY: `signal` is the C library's; the handler does nothing, so it is
-        // async-signal-safe, and it stays valid for the life of the process.
-        unsafe {
-            // Started with the signal ignored (nohup, a background job): claude should inherit
-            // that, and only an ignored disposition survives exec.
-            if signal(sig, handler as usize) == SIG_IGN {
-                signal(sig, SIG_IGN);
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn survive_terminal_signals() {
-    // Windows delivers Ctrl-C to every console process; the launcher exits with its child.
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ pub mod logging;
 pub mod login;
 pub mod responses;
 pub mod server;
+pub mod signals;
 pub mod sse;
 pub mod status;
 pub mod translate;

@@ -91,12 +91,39 @@ pub fn start(cfg: Config) -> io::Result<Running> {
 }
 
 /// Runs the proxy in the foreground until the process ends.
+/// Runs the proxy in the foreground until SIGTERM or SIGINT: then it stops accepting, lets the
+/// requests in flight finish (up to [`DRAIN`]; a second signal cuts that short) and exits 0.
 pub fn serve(cfg: Config) -> Result<std::process::ExitCode, String> {
+    crate::signals::catch_terminate();
     let running = start(cfg).map_err(|e| format!("cannot listen: {e}"))?;
     announce(&running);
-    running.wait();
+    while crate::signals::terminate_requests() == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let app = Arc::clone(&running.app);
+    running.stop();
+    let deadline = std::time::Instant::now() + DRAIN;
+    let mut announced = false;
+    while app.active.load(Ordering::SeqCst) > 0
+        && std::time::Instant::now() < deadline
+        && crate::signals::terminate_requests() < 2
+    {
+        if !announced {
+            log::info!(
+                "shutting down: waiting up to {} s for {} request(s) in flight (signal again to quit now)",
+                DRAIN.as_secs(),
+                app.active.load(Ordering::SeqCst)
+            );
+            announced = true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    log::info!("stopped");
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// How long a stopping proxy waits for requests in flight.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Start-up report: where we listen, how to point Claude Code here, and what looks wrong (no
 /// login, an exposed address without a key, mapped models the account does not offer).

@@ -548,7 +548,7 @@ fn json_log_format_gives_one_object_per_line() {
         std::thread::sleep(Duration::from_millis(100));
         Command::new("kill").arg(pid.to_string()).status().unwrap();
     });
-    assert_eq!(run.code, None, "stopped by the signal");
+    assert_eq!(run.code, Some(0), "a clean stop on SIGTERM");
     let lines: Vec<Value> = run
         .stderr
         .lines()
@@ -670,4 +670,72 @@ fn exposed_address_without_a_key_warns_loudly() {
         log.contains("listening on http://127.0.0.1:"),
         "loopback by default: {log}"
     );
+}
+
+#[test]
+fn sigterm_lets_streams_in_flight_finish_then_exits_0() {
+    let full = text_stream(&["before", "after"]);
+    let events: Vec<String> = full.split_inclusive("\n\n").map(str::to_owned).collect();
+    let (head, tail) = (events[..3].concat(), events[3..].concat());
+    let mock = Mock::start(move |_, _| {
+        Reply::slow_sse(vec![
+            (Duration::ZERO, head.clone()),
+            (Duration::from_millis(1500), tail.clone()),
+        ])
+    });
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    let err_path = scratch.dir.join("bin.stderr");
+    let answer = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let answer2 = answer.clone();
+    let t0 = Instant::now();
+    let run = run_bin_with(&[], &env, &scratch.dir, move |pid| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr: std::net::SocketAddr = loop {
+            let log = std::fs::read_to_string(&err_path).unwrap_or_default();
+            if let Some(a) = log.split("listening on http://").nth(1) {
+                break a.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no listening line: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+        let client = std::thread::spawn(move || post_messages(addr, &body));
+        std::thread::sleep(Duration::from_millis(400));
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        *answer2.lock().unwrap() = Some(client.join().unwrap());
+    });
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("shutting down"), "{}", run.stderr);
+    let a = answer.lock().unwrap().take().unwrap();
+    let evs = a.events();
+    assert_eq!(
+        evs.last().unwrap().0,
+        "message_stop",
+        "the stream in flight completed"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    // With nothing in flight it exits at once.
+    let scratch = temp_dir();
+    let env2 = self::env(&mock, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    let err_path = scratch.dir.join("bin.stderr");
+    let t1 = Instant::now();
+    let run = run_bin_with(&[], &env2, &scratch.dir, move |pid| {
+        while !std::fs::read_to_string(&err_path)
+            .unwrap_or_default()
+            .contains("listening on")
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+    });
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(t1.elapsed() < Duration::from_secs(3));
 }
