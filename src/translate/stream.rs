@@ -337,7 +337,6 @@ impl StreamTranslator {
     /// themselves arrive as citations in the text, so the result block is empty).
     fn web_search_done(&mut self, item: &OutItem, id: &str, sink: &mut dyn Sink) {
         self.start(sink);
-        self.close(sink);
         let tool_id = format!("srvtoolu_{}", id.trim_start_matches("ws_"));
         let query = item
             .action
@@ -345,31 +344,24 @@ impl StreamTranslator {
             .and_then(|a| a["query"].as_str())
             .unwrap_or("");
         let input = serde_json::json!({ "query": query }).to_string();
-        let index = self.next_index;
-        self.next_index += 2;
-        sink.event(&Event::ContentBlockStart {
-            index,
-            content_block: BlockStart::ServerToolUse {
-                id: &tool_id,
-                name: "web_search",
-                input: Empty {},
-            },
-        });
-        sink.event(&Event::ContentBlockDelta {
-            index,
-            delta: Delta::InputJsonDelta {
+        let call = BlockStart::ServerToolUse {
+            id: &tool_id,
+            name: "web_search",
+            input: Empty {},
+        };
+        self.open_block(Kind::Tool, id, call, sink);
+        self.delta(
+            Delta::InputJsonDelta {
                 partial_json: &input,
             },
-        });
-        sink.event(&Event::ContentBlockStop { index });
-        sink.event(&Event::ContentBlockStart {
-            index: index + 1,
-            content_block: BlockStart::WebSearchToolResult {
-                tool_use_id: &tool_id,
-                content: [],
-            },
-        });
-        sink.event(&Event::ContentBlockStop { index: index + 1 });
+            sink,
+        );
+        let result = BlockStart::WebSearchToolResult {
+            tool_use_id: &tool_id,
+            content: [],
+        };
+        self.open_block(Kind::Tool, id, result, sink);
+        self.close(sink);
     }
 
     fn is_open(&self, kind: Kind, item_id: &str) -> bool {
@@ -379,58 +371,56 @@ impl StreamTranslator {
     }
 
     fn open_tool(&mut self, item: &OutItem, sink: &mut dyn Sink) {
-        self.close(sink);
-        let index = self.next_index;
-        self.next_index += 1;
         self.tool_calls += 1;
-        let fallback = format!(
-            "call_{}_{index}",
-            self.message_id.trim_start_matches("msg_")
-        );
-        let call_id = item
-            .call_id
-            .as_deref()
-            .or(item.id.as_deref())
-            .unwrap_or(&fallback);
-        let name = self.names.original(item.name.as_deref().unwrap_or(""));
-        sink.event(&Event::ContentBlockStart {
-            index,
-            content_block: BlockStart::ToolUse {
-                id: call_id,
-                name,
-                input: Empty {},
-            },
-        });
-        let item_id = item.id.clone().unwrap_or_default();
-        self.open = Some(Open {
-            index,
-            kind: Kind::Tool,
-            item_id,
-            streamed: false,
-            summary_index: 0,
-            signed: false,
-        });
+        let call_id = match item.call_id.as_deref().or(item.id.as_deref()) {
+            Some(id) => id.to_owned(),
+            None => format!(
+                "call_{}_{}",
+                self.message_id.trim_start_matches("msg_"),
+                self.next_index
+            ),
+        };
+        let name = self
+            .names
+            .original(item.name.as_deref().unwrap_or(""))
+            .to_owned();
+        let start = BlockStart::ToolUse {
+            id: &call_id,
+            name: &name,
+            input: Empty {},
+        };
+        self.open_block(Kind::Tool, item.id.as_deref().unwrap_or(""), start, sink);
     }
 
-    /// Makes sure a block of `kind` for `item_id` is open, closing any other block first.
+    /// Makes sure a text or thinking block for `item_id` is open, closing any other block first.
     fn ensure_open(&mut self, kind: Kind, item_id: &str, sink: &mut dyn Sink) {
         if self.is_open(kind, item_id) {
             return;
         }
-        self.close(sink);
-        let index = self.next_index;
-        self.next_index += 1;
-        let content_block = match kind {
-            Kind::Text => BlockStart::Text { text: "" },
+        let start = match kind {
             Kind::Thinking => BlockStart::Thinking {
                 thinking: "",
                 signature: "",
             },
-            Kind::Tool => BlockStart::Text { text: "" }, // tools open through open_tool
+            Kind::Text | Kind::Tool => BlockStart::Text { text: "" },
         };
+        self.open_block(kind, item_id, start, sink);
+    }
+
+    /// Closes the open block, then starts `start` as the next block.
+    fn open_block(
+        &mut self,
+        kind: Kind,
+        item_id: &str,
+        start: BlockStart<'_>,
+        sink: &mut dyn Sink,
+    ) {
+        self.close(sink);
+        let index = self.next_index;
+        self.next_index += 1;
         sink.event(&Event::ContentBlockStart {
             index,
-            content_block,
+            content_block: start,
         });
         self.open = Some(Open {
             index,
