@@ -169,20 +169,13 @@ impl Auth {
                 "could not refresh the ChatGPT login ({why}); run `codex login` (or `codex login --device-auth` on a server) and try again"
             ))
         };
-        let mut resp = self
-            .agent
-            .post(&self.refresh_url)
-            .header("Content-Type", "application/json")
-            .send(body.to_string().as_bytes())
-            .map_err(|e| fail(format!("token endpoint unreachable: {e}")))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_string()
-            .map_err(|e| fail(format!("reading the token endpoint's answer: {e}")))?;
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let (status, v) = post(
+            &self.agent,
+            &self.refresh_url,
+            "application/json",
+            body.to_string().as_bytes(),
+        )
+        .map_err(fail)?;
         if status != 200 {
             let code = v["error"]["code"]
                 .as_str()
@@ -202,6 +195,29 @@ impl Auth {
     fn invalidate(&self) {
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
+}
+
+/// POSTs `body` to an OAuth endpoint; the status and the JSON answer (`null` when not JSON),
+/// read up to 1 MiB.
+pub fn post(
+    agent: &ureq::Agent,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(u16, Value), String> {
+    let sent = agent
+        .post(url)
+        .header("Content-Type", content_type)
+        .send(body);
+    let mut resp = sent.map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| format!("reading the answer of {url}: {e}"))?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
 fn missing(path: &Path, why: &str) -> Error {

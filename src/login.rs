@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::auth::{CLIENT_ID, jwt_claims, write_atomic};
+use crate::auth::{self, CLIENT_ID, jwt_claims, write_atomic};
 use crate::clock;
 use crate::config::Config;
 
@@ -330,7 +330,7 @@ fn exchange(
     ]);
     let url = format!("{issuer}/oauth/token");
     let kind = "application/x-www-form-urlencoded";
-    let (status, v) = post(agent, &url, kind, body.as_bytes())?;
+    let (status, v) = auth::post(agent, &url, kind, body.as_bytes())?;
     if status != 200 {
         return Err(format!(
             "the token endpoint answered {status}{}",
@@ -350,22 +350,8 @@ fn exchange(
     })
 }
 
-/// POSTs `body`; the status and the JSON answer (`null` when not JSON).
-fn post(agent: &ureq::Agent, url: &str, kind: &str, body: &[u8]) -> Result<(u16, Value), String> {
-    let sent = agent.post(url).header("Content-Type", kind).send(body);
-    let mut resp = sent.map_err(|e| format!("cannot reach {url}: {e}"))?;
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .map_err(|e| format!("reading the answer of {url}: {e}"))?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
-}
-
 fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Result<(u16, Value), String> {
-    post(agent, url, "application/json", body.to_string().as_bytes())
+    auth::post(agent, url, "application/json", body.to_string().as_bytes())
 }
 
 /// `: code (description)` from an OAuth error body; never echoes anything else of it.
