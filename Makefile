@@ -33,7 +33,7 @@ static:
 	  else echo "install musl-tools (musl-gcc) with your package manager, then re-run make static" >&2; exit 1; fi; }
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(MUSL)
 	@ldd $(STATIC_BIN) 2>&1 | grep -Eq 'not a dynamic executable|statically linked' || { echo "error: $(STATIC_BIN) is not static" >&2; ldd $(STATIC_BIN); exit 1; }
-	@ls -l $(STATIC_BIN) | awk '{printf "static binary: %s (%.2f MB)\n", $$NF, $$5/1048576}'
+	@ls -l $(STATIC_BIN) | awk '{printf "static binary: %s (%.2f MiB)\n", $$NF, $$5/1048576}'
 
 clean:
 	$(CARGO) clean

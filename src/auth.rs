@@ -132,13 +132,18 @@ impl Auth {
     /// Refreshes unless the file on disk no longer holds `stale`.
     fn refresh(&self, stale: &Secret) -> Result<Credentials, Error> {
         let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
-        let file = File::open(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
         // Cross-process: the Codex CLI or another proxy may be refreshing the same login.
-        file.lock()
-            .map_err(|e| Error::Auth(format!("cannot lock {}: {e}", self.path.display())))?;
+        let lock = lock_token_file(&self.path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                missing(&self.path, &e.to_string())
+            } else {
+                Error::Auth(format!("cannot lock {}: {e}", self.path.display()))
+            }
+        })?;
         let mut doc = read_json(&self.path)?;
         let on_disk = parse_credentials(&doc).map_err(|m| missing(&self.path, &m))?;
         if on_disk.access_token != *stale && is_fresh(&on_disk, now()) {
+            drop(lock);
             self.invalidate();
             return self.load();
         }
@@ -157,7 +162,7 @@ impl Auth {
         }
         doc["last_refresh"] = json!(clock::rfc3339(now()));
         write_atomic(&self.path, &doc)?;
-        drop(file); // releases the lock, after the new file is in place
+        drop(lock); // after the new file is in place
         self.invalidate();
         self.load()
     }
@@ -283,6 +288,28 @@ fn now() -> u64 {
     clock::unix_now()
 }
 
+/// Takes the cross-process lock that serialises writers of the token file `path` (refreshes,
+/// `login`, `logout`); it is released when the returned file is dropped. Unix: an advisory lock
+/// on the file itself (the file must exist). Windows locks are mandatory, so a lock on the token
+/// file would make every other reader fail while it is held (request threads, the Codex CLI):
+/// there the lock is on `auth.json.lock` beside it.
+pub fn lock_token_file(path: &Path) -> std::io::Result<File> {
+    #[cfg(not(windows))]
+    let file = File::open(path)?;
+    #[cfg(windows)]
+    let file = {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path.with_file_name(name))?
+    };
+    file.lock()?;
+    Ok(file)
+}
+
 /// Writes `doc` next to `path` and renames it over, so a crash leaves the old or the new file,
 /// never a truncated one. The file is created 0600 and pretty-printed like the Codex CLI's.
 pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
@@ -304,7 +331,7 @@ pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
         let mut f = opts.open(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
+        replace(&tmp, path)?;
         // Make the rename itself durable.
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
@@ -316,6 +343,25 @@ pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
         return Err(fail("write", e));
     }
     Ok(())
+}
+
+/// Renames `from` over `to`. Windows refuses while another program holds `to` open without
+/// delete sharing (a virus scanner, the search indexer, an editor): retried for up to a second.
+fn replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match fs::rename(from, to) {
+            Err(e)
+                if cfg!(windows)
+                    && e.kind() == std::io::ErrorKind::PermissionDenied
+                    && tries < 20 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

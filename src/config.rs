@@ -5,6 +5,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What `--version` prints after the name: the version, the git commit it was built from and
+/// the target it was built for (both set by `build.rs`; the commit is `unknown` outside git).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CCP_COMMIT"),
+    ", ",
+    env!("CCP_TARGET"),
+    ")"
+);
+
 /// What the command line asked for.
 #[derive(Debug)]
 pub enum Command {
@@ -187,8 +198,7 @@ impl Config {
                 "-h" | "--help" => return Ok(Command::Print(help())),
                 "-V" | "--version" => {
                     return Ok(Command::Print(format!(
-                        "codex-claude-proxy {}\n",
-                        env!("CARGO_PKG_VERSION")
+                        "codex-claude-proxy {LONG_VERSION}\n"
                     )));
                 }
                 _ => {}

@@ -224,13 +224,12 @@ pub fn local_get(addr: SocketAddr, path: &str, api_key: Option<&str>) -> Option<
     Some((status, body))
 }
 
-/// The first executable `name` in `path` (a `PATH` value).
+/// The first executable `name` in `path` (a `PATH` value). On Windows, as the shell looks it up:
+/// `name` with each extension of `PATHEXT` in turn (`claude.exe` from the native installer,
+/// `claude.cmd` from npm).
 pub fn find_on_path(name: &str, path: Option<OsString>) -> Option<PathBuf> {
     let names: Vec<String> = if cfg!(windows) {
-        ["exe", "cmd", "bat"]
-            .iter()
-            .map(|ext| format!("{name}.{ext}"))
-            .collect()
+        with_extensions(name, std::env::var("PATHEXT").ok().as_deref())
     } else {
         vec![name.to_owned()]
     };
@@ -238,6 +237,18 @@ pub fn find_on_path(name: &str, path: Option<OsString>) -> Option<PathBuf> {
         .filter(|dir| !dir.as_os_str().is_empty())
         .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
         .find(|p| is_executable(p))
+}
+
+/// `name` with each extension of a `PATHEXT` value (Windows' default list when unset).
+fn with_extensions(name: &str, pathext: Option<&str>) -> Vec<String> {
+    let exts = pathext
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or(".COM;.EXE;.BAT;.CMD");
+    exts.split(';')
+        .map(str::trim)
+        .filter(|e| e.starts_with('.') && e.len() > 1)
+        .map(|e| format!("{name}{}", e.to_ascii_lowercase()))
+        .collect()
 }
 
 #[cfg(unix)]
@@ -317,6 +328,19 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(exit_byte(ExitStatus::from_raw(7 << 8)), 7);
         assert_eq!(exit_byte(ExitStatus::from_raw(2)), 130); // killed by SIGINT
+    }
+
+    #[test]
+    fn windows_lookup_follows_pathext() {
+        assert_eq!(
+            with_extensions("claude", Some(".COM;.EXE; .Cmd;;bad")),
+            ["claude.com", "claude.exe", "claude.cmd"]
+        );
+        assert_eq!(
+            with_extensions("claude", None),
+            ["claude.com", "claude.exe", "claude.bat", "claude.cmd"]
+        );
+        assert_eq!(with_extensions("claude", Some(" ")).len(), 4);
     }
 
     #[cfg(unix)]

@@ -9,7 +9,7 @@
 //! Tokens are never printed or logged; only the e-mail and plan from the id token are shown.
 
 use std::fs;
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ pub struct LoginOptions {
     /// Callback ports tried in order (browser flow); 0 picks a free one (tests only: the real
     /// issuer accepts only the registered ports).
     pub ports: Vec<u16>,
-    /// Try `xdg-open` / `open` on the authorize URL.
+    /// Open the authorize URL in the default browser (`xdg-open`, `open`, `rundll32`).
     pub open_browser: bool,
     /// Give up after this long without a sign-in.
     pub timeout: Duration,
@@ -205,16 +205,21 @@ fn bind(ports: &[u16]) -> Result<tiny_http::Server, String> {
 }
 
 /// Best effort: a headless machine simply has no opener, and the URL is printed anyway.
+/// Windows: `rundll32 url.dll,FileProtocolHandler` hands the URL to the default browser as is
+/// (`cmd /c start` would read its `&`s as command separators).
 fn open_in_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
+    let (opener, args): (&str, &[&str]) = if cfg!(windows) {
+        ("rundll32.exe", &["url.dll,FileProtocolHandler"])
+    } else if cfg!(target_os = "macos") {
+        ("open", &[])
     } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some()
     {
-        "xdg-open"
+        ("xdg-open", &[])
     } else {
         return;
     };
     let child = std::process::Command::new(opener)
+        .args(args)
         .arg(url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -446,20 +451,16 @@ fn update_auth_file(
         .map_err(|e| format!("cannot create {}: {e}", codex_home.display()))?;
     let path = codex_home.join("auth.json");
     // Same lock as a token refresh, so a running proxy cannot write old tokens back over ours.
-    let lock = match fs::File::open(&path) {
-        Ok(f) => {
-            f.lock()
-                .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
-            Some(f)
-        }
+    let lock = match auth::lock_token_file(&path) {
+        Ok(f) => Some(f),
         Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+        Err(e) => return Err(format!("cannot lock {}: {e}", path.display())),
     };
-    let mut text = Vec::new();
-    if let Some(mut f) = lock.as_ref() {
-        f.read_to_end(&mut text)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    }
+    let text = match fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
     // An unparsable file holds nothing worth keeping.
     let mut doc = match serde_json::from_slice(&text) {
         Ok(Value::Object(m)) => m,
@@ -492,11 +493,12 @@ fn minutes(d: Duration) -> String {
     }
 }
 
+/// `n` bytes from the operating system's generator (Linux `getrandom`, macOS `getentropy`,
+/// Windows `BCryptGenRandom`), through the crate ring already uses.
 fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
     let mut buf = vec![0; n];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read random bytes from /dev/urandom ({e}); login needs it"))?;
+    getrandom::getrandom(&mut buf)
+        .map_err(|e| format!("cannot get random bytes from the system ({e}); login needs them"))?;
     Ok(buf)
 }
 

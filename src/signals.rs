@@ -1,5 +1,6 @@
-//! Unix signal handling, the only `unsafe` in the crate: the C library's `signal()`, with
-//! handlers that only touch an atomic. std links the C library already, so no crate is needed.
+//! Signal handling, the only `unsafe` in the crate: the C library's `signal()` on Unix, the
+//! console's `SetConsoleCtrlHandler` on Windows, with handlers that only touch an atomic. std
+//! links both libraries already, so no crate is needed.
 //!
 //! * `serve` turns SIGTERM and SIGINT into a graceful shutdown (systemd, `docker stop` — where
 //!   the proxy is PID 1 and a signal without a handler would be ignored — and Ctrl-C).
@@ -62,19 +63,73 @@ mod imp {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+mod imp {
+    //! Windows has no signals: the console calls a handler routine, on a thread of its own, for
+    //! Ctrl-C, Ctrl-Break and the console window closing (then the process ends when the routine
+    //! returns, or after 5 s at most). A console program has no other graceful stop: `taskkill`
+    //! without `/F` does not apply to it. kernel32, which std links, has the function.
+    use std::sync::atomic::Ordering;
+
+    const CTRL_C_EVENT: u32 = 0;
+    const CTRL_BREAK_EVENT: u32 = 1;
+
+    type HandlerRoutine = unsafe extern "system" fn(u32) -> i32;
+
+    #[link(name = "kernel32")]
+    unsafe extern "system" {
+        fn SetConsoleCtrlHandler(handler: Option<HandlerRoutine>, add: i32) -> i32;
+    }
+
+    /// Ctrl-C and Ctrl-Break count as termination requests, like SIGINT; closing the window
+    /// (or logging off) counts too, and the routine then holds the process for the few seconds
+    /// Windows allows, so requests in flight get that long to finish.
+    unsafe extern "system" fn count_terminate(event: u32) -> i32 {
+        super::TERMINATE.fetch_add(1, Ordering::SeqCst);
+        if event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT {
+            std::thread::sleep(std::time::Duration::from_secs(4));
+        }
+        1
+    }
+
+    /// Ctrl-C and Ctrl-Break reach every process on the console, Claude Code included: the
+    /// launcher marks them handled and carries on. A registered routine, unlike the "ignore
+    /// Ctrl-C" flag, is not inherited, so Claude Code still gets its Ctrl-C.
+    unsafe extern "system" fn do_nothing(event: u32) -> i32 {
+        i32::from(event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT)
+    }
+
+    fn install(handler: HandlerRoutine) {
+        // SAFETY: both routines are plain functions valid for the life of the process and only
+        // touch an atomic (or sleep) on the thread Windows creates for them.
+        unsafe {
+            SetConsoleCtrlHandler(Some(handler), 1);
+        }
+    }
+
+    pub fn catch_terminate() {
+        install(count_terminate);
+    }
+
+    pub fn survive_terminal() {
+        install(do_nothing);
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 mod imp {
     pub fn catch_terminate() {}
-    // Windows delivers Ctrl-C to every console process; the launcher exits with its child.
     pub fn survive_terminal() {}
 }
 
-/// Counts SIGTERM and SIGINT instead of dying of them (see [`terminate_requests`]).
+/// Counts SIGTERM and SIGINT (Windows: Ctrl-C, Ctrl-Break, closing the console) instead of
+/// dying of them (see [`terminate_requests`]).
 pub fn catch_terminate() {
     imp::catch_terminate();
 }
 
-/// Ignores the terminal's SIGINT and SIGQUIT in this process; children keep the default.
+/// Ignores the terminal's SIGINT and SIGQUIT (Windows: Ctrl-C and Ctrl-Break) in this
+/// process; children keep the default.
 pub fn survive_terminal() {
     imp::survive_terminal();
 }

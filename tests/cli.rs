@@ -126,6 +126,7 @@ fn env(
 }
 
 /// The ignored-signal mask from a `/proc/PID/status` text.
+#[cfg(target_os = "linux")]
 fn sig_ign(status: &str) -> u64 {
     status
         .lines()

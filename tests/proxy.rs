@@ -309,15 +309,15 @@ fn expired_token_is_refreshed_and_saved_atomically() {
     assert_eq!(saved["tokens"]["extra"], "kept too");
     assert_eq!(saved["custom_field"], json!({"kept": true}));
     assert_ne!(saved["last_refresh"], "2020-01-01T00:00:00Z");
-    use std::os::unix::fs::PermissionsExt;
-    assert_eq!(
-        std::fs::metadata(home.auth_path())
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.auth_path())
             .unwrap()
             .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     assert_eq!(
         std::fs::read_dir(&home.dir).unwrap().count(),
         1,
