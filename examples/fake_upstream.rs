@@ -137,7 +137,7 @@ fn serve(mut request: tiny_http::Request) -> std::io::Result<()> {
         "POST {path} model={} effort={} tools={}{cron} bearer={auth} input({})=[{}] reasoning=[{}] -> {plan}",
         req["model"].as_str().unwrap_or("?"),
         req["reasoning"]["effort"].as_str().unwrap_or("-"),
-        req["tools"].as_array().map_or(0, Vec::len),
+        tools(&req).len(),
         input.len(),
         input.iter().map(describe).collect::<Vec<_>>().join(", "),
         reasoning.join(", "),
@@ -428,10 +428,21 @@ fn first_sighting(input: &[Value]) -> bool {
         .insert(h.finish())
 }
 
+/// Whether a tool is offered: in top-level `tools` (full lane) or the `additional_tools` item
+/// (Responses Lite).
 fn offered(req: &Value, name: &str) -> bool {
-    req["tools"]
+    tools(req).iter().any(|t| t["name"] == name)
+}
+
+fn tools(req: &Value) -> Vec<Value> {
+    let lite = req["input"]
         .as_array()
-        .is_some_and(|t| t.iter().any(|t| t["name"] == name))
+        .and_then(|i| i.iter().find(|i| i["type"] == "additional_tools"))
+        .map(|i| i["tools"].clone());
+    lite.unwrap_or_else(|| req["tools"].clone())
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The first line of a `function_call_output`.

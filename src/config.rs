@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::catalogue::{DEFAULT_CLIENT_VERSION, ModelSettings, Version};
+
 /// What `--version` prints after the name: the version, the git commit it was built from and
 /// the target it was built for (both set by `build.rs`; the commit is `unknown` outside git).
 pub const LONG_VERSION: &str = concat!(
@@ -55,9 +57,12 @@ pub struct Config {
     pub upstream_url: String,
     pub codex_home: PathBuf,
     pub refresh_url: String,
-    pub thinking_model: String,
-    pub big_model: String,
-    pub small_model: String,
+    /// `CODEX_*_MODEL`; `None` lets the backend's model list choose (see [`crate::catalogue`]).
+    pub thinking_model: Option<String>,
+    pub big_model: Option<String>,
+    pub small_model: Option<String>,
+    /// The Codex CLI version announced to the backend (`version` header, User-Agent, model list).
+    pub client_version: Version,
     pub log_level: log::LevelFilter,
     /// Clients must present this key (`x-api-key` or `Authorization: Bearer`) when set.
     pub api_key: Option<String>,
@@ -79,10 +84,8 @@ pub const DEFAULT_PORT: u16 = 8082;
 pub const DEFAULT_UPSTREAM: &str = "https://chatgpt.com/backend-api/codex/responses";
 pub const DEFAULT_REFRESH_URL: &str = "https://auth.openai.com/oauth/token";
 pub const DEFAULT_AUTH_URL: &str = "https://auth.openai.com";
-/// Defaults from the backend's model list as of late 2026; checked against `/models` at start.
-pub const DEFAULT_THINKING_MODEL: &str = "gpt-5.6-sol";
-pub const DEFAULT_BIG_MODEL: &str = "gpt-5.6-terra";
-pub const DEFAULT_SMALL_MODEL: &str = "gpt-5.6-luna";
+/// A model setting with this value (the default) is chosen from the backend's model list.
+pub const AUTO_MODEL: &str = "auto";
 
 /// One row of the settings table: flag, environment variable, default, meaning.
 struct Setting {
@@ -115,9 +118,10 @@ const SETTINGS: &[Setting] = &[
     s("--codex-home", "CODEX_HOME", "~/.codex", "directory holding auth.json from `codex login`"),
     s("--auth-url", "CODEX_AUTH_URL", DEFAULT_AUTH_URL, "OAuth issuer used by `login`"),
     s("--refresh-url", "CODEX_REFRESH_URL", DEFAULT_REFRESH_URL, "OAuth token endpoint"),
-    s("--thinking-model", "CODEX_THINKING_MODEL", DEFAULT_THINKING_MODEL, "model for claude-*opus*"),
-    s("--big-model", "CODEX_BIG_MODEL", DEFAULT_BIG_MODEL, "model for claude-*sonnet* and unrecognised ids"),
-    s("--small-model", "CODEX_SMALL_MODEL", DEFAULT_SMALL_MODEL, "model for claude-*haiku*"),
+    s("--thinking-model", "CODEX_THINKING_MODEL", AUTO_MODEL, "model for claude-*opus* (auto: the backend's top current model)"),
+    s("--big-model", "CODEX_BIG_MODEL", AUTO_MODEL, "model for claude-*sonnet* and unrecognised ids (auto: the same)"),
+    s("--small-model", "CODEX_SMALL_MODEL", AUTO_MODEL, "model for claude-*haiku* (auto: the backend's fast, affordable one)"),
+    s("--client-version", "CODEX_CLIENT_VERSION", DEFAULT_CLIENT_VERSION, "Codex CLI version announced to the backend (newer models need a newer one)"),
     s("--log-format", "PROXY_LOG_FORMAT", "text", "text, or json (one object per line)"),
     s("--log-level", "PROXY_LOG", "info", "error, warn, info, debug or trace"),
     s("--api-key", "PROXY_API_KEY", "", "key clients must send (x-api-key or Bearer); empty: none"),
@@ -239,9 +243,10 @@ impl Config {
             upstream_url: url(&get("--upstream-url"), "--upstream-url")?,
             codex_home,
             refresh_url: url(&get("--refresh-url"), "--refresh-url")?,
-            thinking_model: get("--thinking-model"),
-            big_model: get("--big-model"),
-            small_model: get("--small-model"),
+            thinking_model: model_setting(get("--thinking-model")),
+            big_model: model_setting(get("--big-model")),
+            small_model: model_setting(get("--small-model")),
+            client_version: client_version(&get("--client-version"))?,
             log_level: get("--log-level").parse().map_err(|_| {
                 "--log-level must be one of error, warn, info, debug, trace".to_owned()
             })?,
@@ -277,9 +282,10 @@ impl Config {
                 upstream_url.trim_end_matches("/responses")
             ),
             codex_home,
-            thinking_model: DEFAULT_THINKING_MODEL.into(),
-            big_model: DEFAULT_BIG_MODEL.into(),
-            small_model: DEFAULT_SMALL_MODEL.into(),
+            thinking_model: None,
+            big_model: None,
+            small_model: None,
+            client_version: Version::DEFAULT,
             log_level: log::LevelFilter::Info,
             api_key: None,
             ping_interval: Duration::from_secs(5),
@@ -301,11 +307,30 @@ impl Config {
     pub fn models_url(&self) -> String {
         let base = self.upstream_url.trim_end_matches('/');
         let base = base.strip_suffix("/responses").unwrap_or(base);
-        format!(
-            "{base}/models?client_version={}",
-            crate::upstream::CLIENT_VERSION
-        )
+        format!("{base}/models?client_version={}", self.client_version)
     }
+
+    /// The model settings the user gave.
+    pub fn model_settings(&self) -> ModelSettings {
+        ModelSettings {
+            thinking: self.thinking_model.clone(),
+            big: self.big_model.clone(),
+            small: self.small_model.clone(),
+        }
+    }
+}
+
+fn model_setting(v: String) -> Option<String> {
+    Some(v).filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case(AUTO_MODEL))
+}
+
+fn client_version(v: &str) -> Result<Version, String> {
+    Version::parse(v).ok_or_else(|| {
+        format!(
+            "--client-version: '{v}' is not a version like {}",
+            Version::DEFAULT
+        )
+    })
 }
 
 fn unknown_flag(arg: &str) -> String {
@@ -373,7 +398,8 @@ mod tests {
         let c = parse(&["--codex-home", "/tmp/x"], &[]).unwrap();
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8082));
         assert_eq!(c.upstream_url, DEFAULT_UPSTREAM);
-        assert_eq!(c.big_model, DEFAULT_BIG_MODEL);
+        assert_eq!(c.big_model, None, "chosen from the model list");
+        assert_eq!(c.client_version.to_string(), DEFAULT_CLIENT_VERSION);
         assert_eq!(c.codex_home, PathBuf::from("/tmp/x"));
         assert_eq!(c.ping_interval, Duration::from_secs(5));
         assert!(c.api_key.is_none());
@@ -388,7 +414,7 @@ mod tests {
         ];
         let c = parse(&["--port=9100", "--codex-home", "/h"], &env).unwrap();
         assert_eq!(c.port, 9100);
-        assert_eq!(c.big_model, "gpt-5.5");
+        assert_eq!(c.big_model.as_deref(), Some("gpt-5.5"));
         assert_eq!(c.host, "0.0.0.0");
         let c = parse(&["--codex-home", "/h"], &env).unwrap();
         assert_eq!(c.port, 9000);
@@ -409,6 +435,8 @@ mod tests {
         assert!(e.contains("http://"), "{e}");
         assert!(parse(&["--log-level", "loud"], &[]).is_err());
         assert!(parse(&["--ping-interval", "0"], &[]).is_err());
+        let e = parse(&["--client-version", "latest"], &[]).unwrap_err();
+        assert!(e.contains("not a version like 0.171.0"), "{e}");
     }
 
     #[test]
@@ -451,6 +479,21 @@ mod tests {
             Config::parse(["--help".to_string()], |_| None),
             Ok(Command::Print(_))
         ));
+    }
+
+    #[test]
+    fn client_version_and_model_settings() {
+        let env = [
+            ("CODEX_CLIENT_VERSION", "0.180.2"),
+            ("CODEX_SMALL_MODEL", "auto"),
+        ];
+        let c = parse(&["--thinking-model", "gpt-6.2-astra"], &env).unwrap();
+        assert_eq!(c.client_version.to_string(), "0.180.2");
+        assert_eq!(c.thinking_model.as_deref(), Some("gpt-6.2-astra"));
+        assert_eq!(c.small_model, None, "auto means: from the model list");
+        assert!(c.models_url().ends_with("/models?client_version=0.180.2"));
+        let c = parse(&["--client-version", "v0.172.0-alpha.1"], &[]).unwrap();
+        assert_eq!(c.client_version.to_string(), "0.172.0-alpha.1");
     }
 
     #[test]

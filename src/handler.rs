@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tiny_http::Request;
 
 use crate::anthropic::{self, Event};
+use crate::catalogue::{Lane, Source};
 use crate::clock;
 use crate::error::Error;
 use crate::logging;
@@ -41,6 +42,7 @@ pub fn messages(mut request: Request, app: &App) {
     let mut line = LogLine {
         claude_model: parsed_model,
         upstream_model: t.body.model.clone(),
+        lane: t.lane,
         effort: t
             .body
             .reasoning
@@ -63,7 +65,7 @@ pub fn messages(mut request: Request, app: &App) {
         }
     };
     let session = t.body.prompt_cache_key.clone().unwrap_or_default();
-    let upstream = match app.upstream.send(&body, &session) {
+    let upstream = match app.upstream.send(&body, &session, t.lane) {
         Ok(s) => s,
         Err(e) => {
             let e = explain(e, &line, app);
@@ -188,12 +190,12 @@ fn prepare(body: &[u8], request: &Request, app: &App) -> Result<(String, Transla
     }
     let parsed = parse(body)?;
     let session = header(request, "x-claude-code-session-id");
-    let models = app.upstream.cached_models();
+    let cat = app.upstream.catalogue_for(&parsed.model);
     let t = translate(
         &parsed,
         &Context {
-            map: &app.map,
-            models: &models,
+            map: &cat.map,
+            models: &cat.models,
             session_header: session.as_deref(),
         },
     )?;
@@ -210,17 +212,40 @@ fn parse(body: &[u8]) -> Result<anthropic::Request, Error> {
         .map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
 }
 
-/// Context window assumed when the backend's model list does not give one (late-2026 models).
+/// Context window assumed when the model list does not give one (late-2026 models).
 const DEFAULT_CONTEXT_WINDOW: u64 = 272_000;
 
-/// Makes an upstream error actionable: a "model not supported" error names the mapping and the
-/// models the account offers; a context overflow gets the numbers Claude Code parses
-/// (`prompt is too long: N tokens > M maximum`) to size its compaction.
+/// Makes an upstream error actionable: a model that needs a newer Codex client names the version
+/// and the setting; a "model not supported" error names the mapping and the models the account
+/// offers; a context overflow gets the numbers Claude Code parses (`prompt is too long: N tokens
+/// > M maximum`) to size its compaction.
 fn explain(e: Error, line: &LogLine, app: &App) -> Error {
     match e {
+        Error::BadRequest(m) if m.to_ascii_lowercase().contains("requires a newer version") => {
+            let announced = app.upstream.client_version();
+            let cat = app.upstream.cached_catalogue();
+            let needs = cat
+                .entry(&line.upstream_model)
+                .and_then(|m| m.minimal_client_version.clone());
+            let (needs_text, target) = match &needs {
+                Some(v) => (format!("; the model needs {v} or later"), v.clone()),
+                None => (String::new(), "a current Codex release".to_owned()),
+            };
+            Error::BadRequest(format!(
+                "{} requires a newer Codex client than the {announced} this proxy announces{needs_text} \
+                 ({} was mapped to it). Set CODEX_CLIENT_VERSION (or --client-version) to {target}, \
+                 or pick another model. Backend: {m}",
+                line.upstream_model, line.claude_model
+            ))
+        }
         Error::BadRequest(m) if m.contains("not supported") && m.contains("model") => {
-            let available: Vec<String> =
-                app.upstream.models().into_iter().map(|m| m.slug).collect();
+            let cat = app.upstream.catalogue();
+            let available: Vec<&str> = cat
+                .models
+                .iter()
+                .filter(|m| m.listed() && cat.source == Source::Live)
+                .map(|m| m.slug.as_str())
+                .collect();
             let list = if available.is_empty() {
                 "unknown".to_owned()
             } else {
@@ -235,10 +260,8 @@ fn explain(e: Error, line: &LogLine, app: &App) -> Error {
         Error::PromptTooLong { tokens: None, .. } => {
             let limit = app
                 .upstream
-                .cached_models()
-                .into_iter()
-                .find(|m| m.slug == line.upstream_model)
-                .and_then(|m| m.context_window)
+                .cached_catalogue()
+                .context_window(&line.upstream_model)
                 .unwrap_or(DEFAULT_CONTEXT_WINDOW);
             // The backend does not say by how much; our estimate may be below the real count,
             // and Claude Code needs "actual > limit" to size the compaction.
@@ -430,31 +453,27 @@ pub fn count_tokens(mut request: Request, app: &App) {
 /// `GET /v1/models`: the Claude families with the Codex model each maps to, then the account's
 /// own Codex models (usable directly as model ids).
 pub fn models(request: Request, app: &App) {
-    let account_models = app.upstream.models();
-    let window = |slug: &str| {
-        account_models
-            .iter()
-            .find(|m| m.slug == slug)
-            .and_then(|m| m.context_window)
-    };
+    let cat = app.upstream.catalogue();
+    let map = &cat.map;
     let mut data = Vec::new();
     // The ids Claude Code asks for (its current and previous families), each with the Codex
     // model that serves it and that model's real context window.
     for (id, name, target) in [
-        ("claude-opus-5-5", "Opus", &app.map.thinking),
-        ("claude-sonnet-5-5", "Sonnet", &app.map.big),
-        ("claude-haiku-5-5", "Haiku", &app.map.small),
-        ("claude-opus-4-8", "Opus 4.8", &app.map.thinking),
-        ("claude-sonnet-4-5-20250929", "Sonnet 4.5", &app.map.big),
-        ("claude-haiku-4-5-20251001", "Haiku 4.5", &app.map.small),
+        ("claude-opus-5-5", "Opus", &map.thinking),
+        ("claude-sonnet-5-5", "Sonnet", &map.big),
+        ("claude-haiku-5-5", "Haiku", &map.small),
+        ("claude-opus-4-8", "Opus 4.8", &map.thinking),
+        ("claude-sonnet-4-5-20250929", "Sonnet 4.5", &map.big),
+        ("claude-haiku-4-5-20251001", "Haiku 4.5", &map.small),
     ] {
         data.push(
             json!({"type": "model", "id": id, "display_name": format!("{name} → {target}"),
-            "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": window(target)}),
+            "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": cat.context_window(target)}),
         );
     }
-    for m in account_models.iter() {
-        if m.visibility.as_deref() == Some("hide") {
+    // The account's own models, from the live list only (the built-in table is a guess).
+    for m in cat.models.iter().filter(|_| cat.source == Source::Live) {
+        if !m.listed() {
             continue;
         }
         data.push(json!({"type": "model", "id": m.slug, "display_name": m.display_name.clone().unwrap_or_else(|| m.slug.clone()),
@@ -500,6 +519,7 @@ pub fn new_id(prefix: &str) -> String {
 struct LogLine {
     claude_model: String,
     upstream_model: String,
+    lane: Lane,
     effort: String,
     stream: bool,
     started: Instant,
@@ -511,8 +531,12 @@ struct LogLine {
 impl LogLine {
     fn route(&self) -> String {
         format!(
-            "{} → {} effort={} stream={}",
-            self.claude_model, self.upstream_model, self.effort, self.stream
+            "{} → {} ({}) effort={} stream={}",
+            self.claude_model,
+            self.upstream_model,
+            self.lane.name(),
+            self.effort,
+            self.stream
         )
     }
 
@@ -522,6 +546,7 @@ impl LogLine {
         m.insert("event".into(), json!("request"));
         m.insert("model".into(), json!(self.claude_model));
         m.insert("upstream_model".into(), json!(self.upstream_model));
+        m.insert("lane".into(), json!(self.lane.name()));
         m.insert("effort".into(), json!(self.effort));
         m.insert("stream".into(), json!(self.stream));
         m.insert("status".into(), json!(status));

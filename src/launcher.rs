@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::catalogue::{Catalogue, ModelInfo};
 use crate::config::Config;
 use crate::server::{self, App};
-use crate::translate::models::ModelInfo;
 use crate::upstream::{self, Upstream};
 
 /// Compaction window when the backend's model list does not give the big model's context:
@@ -82,14 +82,12 @@ pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
             (running.addr, Some(running))
         }
     };
-    let models = models_within(running.as_ref().map(|r| Arc::clone(&r.app)), &cfg);
+    let cat = catalogue_within(running.as_ref().map(|r| Arc::clone(&r.app)), &cfg);
     if let Some(r) = &running {
         server::announce(r);
     }
-    let window = compact_window(
-        &models,
-        &[&cfg.thinking_model, &cfg.big_model, &cfg.small_model],
-    );
+    let map = &cat.map;
+    let window = compact_window(&cat.models, &[&map.thinking, &map.big, &map.small]);
 
     let mut cmd = Command::new(&claude);
     cmd.args(args)
@@ -135,24 +133,31 @@ fn start_private(cfg: &Config) -> Result<server::Running, String> {
     Ok(running)
 }
 
-/// The model list, from the running app or a fresh client, waiting at most [`MODELS_WAIT`]: a
-/// slow backend should delay the launch a little, not indefinitely.
-fn models_within(app: Option<Arc<App>>, cfg: &Config) -> Vec<ModelInfo> {
+/// The model catalogue (and the mapping it implies), from the running app or a fresh client,
+/// waiting at most [`MODELS_WAIT`]: a slow backend should delay the launch a little, not
+/// indefinitely. Without an answer, the built-in table.
+fn catalogue_within(app: Option<Arc<App>>, cfg: &Config) -> Arc<Catalogue> {
     let (tx, rx) = mpsc::channel();
-    let cfg = cfg.clone();
+    let own = cfg.clone();
     let spawned = std::thread::Builder::new()
         .name("models".into())
         .spawn(move || {
-            let list = match app {
-                Some(app) => app.upstream.models(),
-                None => Upstream::new(&cfg, upstream::agent(&cfg)).models(),
+            let cat = match app {
+                Some(app) => app.upstream.catalogue(),
+                None => Upstream::new(&own, upstream::agent(&own)).catalogue(),
             };
-            let _ = tx.send(list);
+            let _ = tx.send(cat);
         });
-    if spawned.is_err() {
-        return Vec::new();
+    let fallback = || {
+        Arc::new(Catalogue::built_in(
+            cfg.model_settings(),
+            cfg.client_version.clone(),
+        ))
+    };
+    match spawned {
+        Ok(_) => rx.recv_timeout(MODELS_WAIT).unwrap_or_else(|_| fallback()),
+        Err(_) => fallback(),
     }
-    rx.recv_timeout(MODELS_WAIT).unwrap_or_default()
 }
 
 /// `CLAUDE_CODE_AUTO_COMPACT_WINDOW`: the smallest context window among the mapped models the
@@ -285,11 +290,8 @@ mod tests {
     fn info(slug: &str, window: Option<u64>) -> ModelInfo {
         ModelInfo {
             slug: slug.into(),
-            display_name: None,
             context_window: window,
-            supported_reasoning_levels: Vec::new(),
-            supports_reasoning_summary_parameter: None,
-            visibility: None,
+            ..ModelInfo::default()
         }
     }
 

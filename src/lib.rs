@@ -18,6 +18,7 @@
 pub mod anthropic;
 pub mod auth;
 pub mod base64;
+pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -7,13 +7,17 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `POST /backend-api/codex/responses` body. Field order follows the Codex CLI's.
+/// `POST /backend-api/codex/responses` body. Field order follows the Codex CLI's. On the
+/// Responses Lite lane `instructions` and `tools` are absent: they travel as leading `developer`
+/// and `additional_tools` input items (upstream.md §9).
 #[derive(Debug, Serialize)]
 pub struct Request {
     pub model: String,
-    pub instructions: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
     pub input: Vec<Item>,
-    pub tools: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
     pub tool_choice: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
@@ -33,15 +37,26 @@ pub struct Reasoning {
     pub effort: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<&'static str>,
+    /// `all_turns` on the lite lane (required there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<&'static str>,
 }
 
 /// One `input` item. Items never carry an `id`: with `store: false` the backend 404s on them.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Item {
+    /// The lite lane's tool list: one item, first in `input`.
+    AdditionalTools {
+        role: &'static str,
+        tools: Vec<Value>,
+    },
     Message {
         role: &'static str,
         content: Vec<Part>,
+        /// An assistant message's `commentary` (before a tool call) or `final_answer` (lite lane).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase: Option<&'static str>,
     },
     FunctionCall {
         name: String,

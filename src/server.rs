@@ -14,13 +14,11 @@ use tiny_http::{Header, Method, Request, Response};
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler;
-use crate::translate::models::ModelMap;
 use crate::upstream::{self, Upstream};
 
 /// Shared state of a running proxy.
 pub struct App {
     pub cfg: Config,
-    pub map: ModelMap,
     pub upstream: Upstream,
     active: AtomicUsize,
     stopping: std::sync::atomic::AtomicBool,
@@ -60,11 +58,6 @@ pub fn start(cfg: Config) -> io::Result<Running> {
         Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
     let agent = upstream::agent(&cfg);
     let app = Arc::new(App {
-        map: ModelMap {
-            thinking: cfg.thinking_model.clone(),
-            big: cfg.big_model.clone(),
-            small: cfg.small_model.clone(),
-        },
         upstream: Upstream::new(&cfg, agent),
         cfg,
         active: AtomicUsize::new(0),
@@ -125,8 +118,9 @@ pub fn serve(cfg: Config) -> Result<std::process::ExitCode, String> {
 /// How long a stopping proxy waits for requests in flight.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Start-up report: where we listen, how to point Claude Code here, and what looks wrong (no
-/// login, an exposed address without a key, mapped models the account does not offer).
+/// Start-up report: where we listen, how to point Claude Code here, the models in use (once the
+/// backend's list is read) and what looks wrong (no login, an exposed address without a key,
+/// configured models that are legacy or not offered).
 pub fn announce(running: &Running) {
     let app = &running.app;
     log::info!(
@@ -137,12 +131,6 @@ pub fn announce(running: &Running) {
     log::info!(
         "use it with: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_AUTH_TOKEN=sk-proxy claude",
         running.addr
-    );
-    log::info!(
-        "models: opus → {}, sonnet/other → {}, haiku → {}",
-        app.map.thinking,
-        app.map.big,
-        app.map.small
     );
     if !running.addr.ip().is_loopback() && app.cfg.api_key.is_none() {
         log::warn!(
@@ -156,23 +144,23 @@ pub fn announce(running: &Running) {
         return;
     }
     let app = Arc::clone(app);
-    // The model list needs a network round trip; don't hold up the listener for it.
+    // The model list needs a network round trip; don't hold up the listener for it. A failure
+    // to read it is logged, with its reason, where it happens (upstream).
     let _ = std::thread::Builder::new()
         .name("models".into())
         .spawn(move || {
-            let list = app.upstream.models();
-            if list.is_empty() {
-                log::warn!("could not read the backend's model list; model names are not checked");
-                return;
-            }
-            for slug in [&app.map.thinking, &app.map.big, &app.map.small] {
-                if !list.iter().any(|m| &m.slug == slug) {
-                    let names: Vec<&str> = list.iter().map(|m| m.slug.as_str()).collect();
-                    log::warn!(
-                        "model {slug} is not offered to this account; available: {}",
-                        names.join(", ")
-                    );
-                }
+            let cat = app.upstream.catalogue();
+            let source = match cat.source {
+                crate::catalogue::Source::Live => "from the backend's model list",
+                crate::catalogue::Source::BuiltIn => "from the built-in table",
+            };
+            log::info!(
+                "models ({source}, client {}): {}",
+                cat.client,
+                cat.describe()
+            );
+            for w in cat.warnings() {
+                log::warn!("{w}");
             }
         });
 }

@@ -14,7 +14,6 @@ use crate::auth::jwt_claims;
 use crate::clock;
 use crate::config::Config;
 use crate::launcher;
-use crate::translate::models::ModelInfo;
 use crate::upstream::{self, Upstream};
 use crate::usage::{self, Snapshot};
 
@@ -59,13 +58,26 @@ pub fn run(cfg: &Config) -> Result<ExitCode, String> {
             match backend {
                 Ok(models) => {
                     lines.push(("backend", format!("OK, {} models", models.len())));
-                    lines.push(("models", describe_mapping(cfg, &models)));
+                    let cat = upstream.cached_catalogue();
+                    lines.push(("models", cat.describe()));
+                    for w in cat.warnings() {
+                        lines.push(("", format!("warning: {w}")));
+                    }
                 }
                 Err(e) => {
                     healthy = false;
                     lines.push(("backend", format!("error: {e}")));
+                    let cat = upstream.cached_catalogue();
+                    lines.push(("models", format!("{} (built-in table)", cat.describe())));
                 }
             }
+            lines.push((
+                "client",
+                format!(
+                    "announces Codex CLI {} (CODEX_CLIENT_VERSION)",
+                    cfg.client_version
+                ),
+            ));
         }
     }
     let now = clock::unix_now();
@@ -193,26 +205,6 @@ fn describe_login(login: &Login, path: &Path, now: u64) -> Vec<(&'static str, St
     ]
 }
 
-/// `opus → a, sonnet → b, haiku → c`, flagging mapped models the account does not offer.
-fn describe_mapping(cfg: &Config, models: &[ModelInfo]) -> String {
-    [
-        ("opus", &cfg.thinking_model),
-        ("sonnet", &cfg.big_model),
-        ("haiku", &cfg.small_model),
-    ]
-    .iter()
-    .map(|(family, slug)| {
-        let missing = if models.iter().any(|m| &m.slug == *slug) {
-            ""
-        } else {
-            " (not offered)"
-        };
-        format!("{family} → {slug}{missing}")
-    })
-    .collect::<Vec<_>>()
-    .join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,18 +241,5 @@ mod tests {
         let lines = describe_login(&login, Path::new("/h/auth.json"), 400);
         assert_eq!(lines[3].1, "expires 1970-01-01T00:16:40Z (in 10m)");
         assert!(login_from(&json!({"tokens": {}})).is_none());
-    }
-
-    #[test]
-    fn mapping_flags_missing_models() {
-        let cfg = Config::for_test(
-            "http://127.0.0.1:9/backend-api/codex/responses",
-            "/t".into(),
-        );
-        let list: Vec<ModelInfo> =
-            serde_json::from_value(json!([{"slug": cfg.big_model}])).unwrap();
-        let text = describe_mapping(&cfg, &list);
-        assert!(text.contains(&format!("sonnet → {}", cfg.big_model)));
-        assert!(text.contains(&format!("opus → {} (not offered)", cfg.thinking_model)));
     }
 }

@@ -1,40 +1,91 @@
 //! The ChatGPT Codex backend: one shared `ureq` agent (connection reuse, timeouts, status codes
-//! as values), the request headers the Codex CLI sends, bounded retries before anything reached
-//! the client, the 401 → refresh → retry dance, and the cached model list.
+//! as values), the request headers the Codex CLI sends (including the announced client version
+//! and the Responses Lite marker), bounded retries before anything reached the client, the
+//! 401 → refresh → retry dance, and the cached model catalogue (read when first needed, again
+//! when the backend announces a new `x-models-etag`, when a request names a model it lacks, and
+//! hourly; the built-in table stands in while it cannot be read).
 
 use std::io::Read;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
 };
 
 use crate::auth::{Auth, Credentials};
+use crate::catalogue::{self, Catalogue, Lane, ModelInfo, ModelSettings, Source, Version};
 use crate::config::Config;
 use crate::error::Error;
-use crate::translate::models::ModelInfo;
 
-/// Codex CLI version we present; new models require a recent client (`minimal_client_version`).
-pub const CLIENT_VERSION: &str = "0.144.1";
 /// Largest upstream error body we read.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// Retries after a connect error or 502/503/504, before anything was sent to the client.
 const RETRIES: u32 = 2;
-/// How long the model list is trusted.
+/// How long a model list is trusted when no etag change says otherwise.
 const MODELS_TTL: Duration = Duration::from_secs(3600);
+/// After a failed read of the model list, the next try waits this long.
+const MODELS_RETRY: Duration = Duration::from_secs(60);
+/// Bound on one read of the model list (it can sit on a request's path).
+const MODELS_TIMEOUT: Duration = Duration::from_secs(15);
+/// Re-reads of the list for model names it lacks: at most this many per window, once per name.
+const UNKNOWN_REFETCHES: usize = 4;
+const UNKNOWN_WINDOW: Duration = Duration::from_secs(600);
+/// The header that marks a request as Responses Lite (upstream.md §9).
+pub const LITE_HEADER: &str = "x-openai-internal-codex-responses-lite";
 
 /// The upstream and everything needed to call it.
 pub struct Upstream {
     agent: ureq::Agent,
     url: String,
     models_url: String,
+    client_version: Version,
+    settings: ModelSettings,
     pub auth: Auth,
-    models: RwLock<Option<(Instant, Vec<ModelInfo>)>>,
+    models: Mutex<Models>,
+    /// Held while the model list is read, so concurrent requests share one read.
+    reading: Mutex<()>,
     /// Usage limits from the latest reply's `x-codex-*` headers.
     pub usage: crate::usage::Tracker,
+}
+
+/// The cached catalogue and when to read it again.
+struct Models {
+    current: Arc<Catalogue>,
+    /// Last successful read, last attempt.
+    read_at: Option<Instant>,
+    tried_at: Option<Instant>,
+    /// The list's etag, and one the backend announced since (then the list is stale).
+    etag: Option<String>,
+    announced: Option<String>,
+    /// Names that made the proxy read the list again, recently.
+    unknown: Vec<(String, Instant)>,
+    fallback_logged: bool,
+}
+
+impl Models {
+    /// Whether the list should be read before it is used.
+    fn due(&self) -> bool {
+        let older = |t: Option<Instant>, d: Duration| t.is_none_or(|t| t.elapsed() >= d);
+        match self.tried_at {
+            None => true,
+            Some(_) if self.announced.is_some() => true,
+            Some(_) if self.read_at.is_none() => older(self.tried_at, MODELS_RETRY),
+            Some(_) => older(self.read_at, MODELS_TTL) && older(self.tried_at, MODELS_RETRY),
+        }
+    }
+
+    /// Whether a request naming `slug`, which the list lacks, may trigger a read.
+    fn may_read_for(&mut self, slug: &str) -> bool {
+        self.unknown.retain(|(_, at)| at.elapsed() < UNKNOWN_WINDOW);
+        if self.unknown.len() >= UNKNOWN_REFETCHES || self.unknown.iter().any(|(s, _)| s == slug) {
+            return false;
+        }
+        self.unknown
+            .push((slug.chars().take(100).collect(), Instant::now()));
+        true
+    }
 }
 
 /// A 200 answer whose body is the event stream.
@@ -48,7 +99,7 @@ pub fn agent(cfg: &Config) -> ureq::Agent {
         .timeout_connect(Some(cfg.connect_timeout))
         .timeout_recv_response(Some(cfg.first_byte_timeout))
         .timeout_per_read(Some(cfg.ping_interval))
-        .user_agent(user_agent())
+        .user_agent(user_agent(&cfg.client_version))
         .max_idle_connections(64)
         .max_idle_connections_per_host(64)
         .max_idle_age(Duration::from_secs(90))
@@ -109,10 +160,11 @@ impl Transport for Patient {
     }
 }
 
-/// Looks like the Codex CLI (the backend routes on it) and names this proxy.
-fn user_agent() -> String {
+/// Looks like the Codex CLI of the announced version (the backend routes and gates models on it)
+/// and names this proxy.
+fn user_agent(version: &Version) -> String {
     format!(
-        "codex_cli_rs/{CLIENT_VERSION} ({}; {}) codex-claude-proxy/{}",
+        "codex_cli_rs/{version} ({}; {}) codex-claude-proxy/{}",
         std::env::consts::OS,
         std::env::consts::ARCH,
         env!("CARGO_PKG_VERSION")
@@ -121,33 +173,56 @@ fn user_agent() -> String {
 
 impl Upstream {
     pub fn new(cfg: &Config, agent: ureq::Agent) -> Upstream {
+        let settings = cfg.model_settings();
+        let current = Catalogue::built_in(settings.clone(), cfg.client_version.clone());
         Upstream {
             auth: Auth::new(&cfg.codex_home, cfg.refresh_url.clone(), agent.clone()),
             agent,
             url: cfg.upstream_url.clone(),
             models_url: cfg.models_url(),
-            models: RwLock::new(None),
+            client_version: cfg.client_version.clone(),
+            settings,
+            models: Mutex::new(Models {
+                current: Arc::new(current),
+                read_at: None,
+                tried_at: None,
+                etag: None,
+                announced: None,
+                unknown: Vec::new(),
+                fallback_logged: false,
+            }),
+            reading: Mutex::new(()),
             usage: crate::usage::Tracker::default(),
         }
     }
 
-    /// Sends a translated request; returns the event stream of a 200, or the mapped error.
-    /// `session` becomes the `session_id` header (the same value as `prompt_cache_key`).
-    pub fn send(&self, body: &[u8], session: &str) -> Result<Stream, Error> {
+    /// The announced Codex client version.
+    pub fn client_version(&self) -> &Version {
+        &self.client_version
+    }
+
+    /// Sends a translated request on its lane; returns the event stream of a 200, or the mapped
+    /// error. `session` becomes the `session_id` header (the same value as `prompt_cache_key`).
+    pub fn send(&self, body: &[u8], session: &str, lane: Lane) -> Result<Stream, Error> {
         let mut creds = self.auth.credentials()?;
         let mut refreshed = false;
         let mut attempt = 0;
+        let version = self.client_version.to_string();
         loop {
-            let result = authorized(self.agent.post(&self.url), &creds)
+            let mut req = authorized(self.agent.post(&self.url), &creds)
                 .header("OpenAI-Beta", "responses=experimental")
-                .header("version", CLIENT_VERSION)
+                .header("version", &version)
                 .header("session_id", session)
                 .header("Accept", "text/event-stream")
-                .header("Content-Type", "application/json")
-                .send(body);
+                .header("Content-Type", "application/json");
+            if lane == Lane::Lite {
+                req = req.header(LITE_HEADER, "true");
+            }
+            let result = req.send(body);
             // Errors carry the limits too (a 429 says which window ran out).
             if let Ok(resp) = &result {
                 self.usage.observe(resp.headers());
+                self.saw_models_etag(resp.headers());
             }
             let retryable = match result {
                 Ok(resp) if resp.status().as_u16() == 200 => return Ok(resp.into_body()),
@@ -182,44 +257,91 @@ impl Upstream {
         }
     }
 
-    /// The backend's model list, fetched at most once per hour; empty when it cannot be read.
-    pub fn models(&self) -> Vec<ModelInfo> {
-        if let Ok(guard) = self.models.read()
-            && let Some((_, list)) = guard.as_ref().filter(|(at, _)| at.elapsed() < MODELS_TTL)
-        {
-            return list.clone();
+    /// The catalogue requests are translated against, read first if it is due.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        if self.state().due() {
+            let _ = self.read_models_if(Models::due);
         }
-        match self.fetch_models() {
-            Ok(list) => {
-                if let Ok(mut guard) = self.models.write() {
-                    *guard = Some((Instant::now(), list.clone()));
-                }
-                list
-            }
-            Err(e) => {
-                log::debug!("model list unavailable: {e}");
-                Vec::new()
-            }
-        }
+        self.cached_catalogue()
     }
 
-    /// The cached model list without fetching (empty if never fetched).
-    pub fn cached_models(&self) -> Vec<ModelInfo> {
-        self.models
-            .read()
-            .ok()
-            .and_then(|g| g.as_ref().map(|(_, l)| l.clone()))
-            .unwrap_or_default()
+    /// The catalogue for a request naming `requested`: when the list lacks the model it maps
+    /// to, the list is read again first (once per name, a few times per ten minutes).
+    pub fn catalogue_for(&self, requested: &str) -> Arc<Catalogue> {
+        let cat = self.catalogue();
+        let slug = cat.map.resolve(requested);
+        if cat.source != Source::Live || cat.lists(&slug) || !self.state().may_read_for(&slug) {
+            return cat;
+        }
+        log::info!("{slug} is not in the backend's model list; reading the list again");
+        let _ = self.read_models_if(|_| true);
+        self.cached_catalogue()
     }
 
-    /// Fetches the model list now, bypassing the cache; `status` wants the error itself.
+    /// The cached catalogue, without reading anything.
+    pub fn cached_catalogue(&self) -> Arc<Catalogue> {
+        Arc::clone(&self.state().current)
+    }
+
+    /// Reads the model list now (and caches it); `status` wants the error itself.
     pub fn fetch_models(&self) -> Result<Vec<ModelInfo>, Error> {
-        #[derive(Deserialize)]
-        struct List {
-            models: Vec<ModelInfo>,
+        self.read_models_if(|_| true)
+    }
+
+    fn state(&self) -> MutexGuard<'_, Models> {
+        self.models.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the list unless `still` says another thread just did; updates the cache and logs
+    /// what changed. The first failure while no list was ever read is logged with its reason.
+    fn read_models_if(&self, still: impl Fn(&Models) -> bool) -> Result<Vec<ModelInfo>, Error> {
+        let _one_at_a_time = self.reading.lock().unwrap_or_else(|p| p.into_inner());
+        if !still(&self.state()) {
+            return Ok(self.cached_catalogue().models.clone());
         }
+        let result = self.read_models();
+        let mut st = self.state();
+        st.tried_at = Some(Instant::now());
+        match &result {
+            Ok((list, etag)) => {
+                let cat = Catalogue::new(
+                    list.clone(),
+                    Source::Live,
+                    self.settings.clone(),
+                    self.client_version.clone(),
+                );
+                if st.read_at.is_some() && cat.map != st.current.map {
+                    log::info!(
+                        "the backend's model list changed; models now: {}",
+                        cat.describe()
+                    );
+                }
+                st.etag = etag.clone().or_else(|| st.announced.take());
+                st.announced = None;
+                st.read_at = st.tried_at;
+                st.current = Arc::new(cat);
+            }
+            Err(e) if st.read_at.is_none() && !st.fallback_logged => {
+                st.fallback_logged = true;
+                log::warn!(
+                    "could not read the backend's model list ({e}); using the built-in table of \
+                     Codex {} models until it can be read: {}",
+                    catalogue::DEFAULT_CLIENT_VERSION,
+                    st.current.describe()
+                );
+            }
+            Err(e) => log::debug!("could not read the backend's model list ({e})"),
+        }
+        result.map(|(list, _)| list)
+    }
+
+    /// One GET of the model list: the entries and the list's etag.
+    fn read_models(&self) -> Result<(Vec<ModelInfo>, Option<String>), Error> {
         let creds: Credentials = self.auth.credentials()?;
         let resp = authorized(self.agent.get(&self.models_url), &creds)
+            .config()
+            .timeout_global(Some(MODELS_TIMEOUT))
+            .build()
             .header("Accept", "application/json")
             .call()
             .map_err(transport_error)?;
@@ -227,18 +349,57 @@ impl Upstream {
         if resp.status().as_u16() != 200 {
             return Err(error_from_response(resp));
         }
+        let etag = ["etag", "x-models-etag"]
+            .iter()
+            .find_map(|h| resp.headers().get(*h)?.to_str().ok())
+            .map(normalize_etag);
         let text = resp
             .into_body()
             .into_with_config()
             .limit(8 << 20)
             .read_to_string()
             .map_err(transport_error)?;
-        let list: List = serde_json::from_str(&text).map_err(|e| Error::Upstream {
+        let list = catalogue::parse_list(&text).map_err(|e| Error::Upstream {
             status: 502,
             message: format!("unreadable model list: {e}"),
         })?;
-        Ok(list.models)
+        Ok((list, etag))
     }
+
+    /// A `/responses` reply names the current etag of the model list; another one than ours
+    /// means the list changed, and it is read again before the next request.
+    fn saw_models_etag(&self, headers: &ureq::http::HeaderMap) {
+        let Some(tag) = headers
+            .get("x-models-etag")
+            .and_then(|v| v.to_str().ok())
+            .map(normalize_etag)
+            .filter(|t| !t.is_empty())
+        else {
+            return;
+        };
+        let mut st = self.state();
+        match &st.etag {
+            Some(known) if *known == tag => {}
+            Some(_) => {
+                if st.announced.as_deref() != Some(tag.as_str()) {
+                    log::info!("the backend's model list changed (etag {tag}); reading it again");
+                }
+                st.announced = Some(tag);
+            }
+            // A list read without an etag: take this one as its etag.
+            None if st.read_at.is_some() => st.etag = Some(tag),
+            None => {}
+        }
+    }
+}
+
+/// `W/"abc"` and `"abc"` name the same list as `abc`.
+fn normalize_etag(tag: &str) -> String {
+    let t = tag.trim();
+    t.strip_prefix("W/")
+        .unwrap_or(t)
+        .trim_matches('"')
+        .to_owned()
 }
 
 /// The headers every backend call carries: the token, the account it acts for, and the
@@ -311,8 +472,16 @@ mod tests {
     }
 
     #[test]
-    fn user_agent_names_the_proxy() {
-        assert!(user_agent().starts_with("codex_cli_rs/"));
-        assert!(user_agent().contains(concat!("codex-claude-proxy/", env!("CARGO_PKG_VERSION"))));
+    fn user_agent_announces_the_client_version_and_names_the_proxy() {
+        let ua = user_agent(&Version::parse("0.171.0").unwrap());
+        assert!(ua.starts_with("codex_cli_rs/0.171.0 ("), "{ua}");
+        assert!(ua.contains(concat!("codex-claude-proxy/", env!("CARGO_PKG_VERSION"))));
+    }
+
+    #[test]
+    fn etags_compare_without_quotes_or_weakness() {
+        assert_eq!(normalize_etag("W/\"abc\""), "abc");
+        assert_eq!(normalize_etag(" \"abc\" "), "abc");
+        assert_eq!(normalize_etag("abc"), "abc");
     }
 }

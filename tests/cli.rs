@@ -89,7 +89,7 @@ fn limit_headers(primary: &str, secondary: &str) -> Vec<(String, String)> {
 
 /// A mock answering the model list and, for anything else, a short text stream.
 fn backend() -> Mock {
-    Mock::start(|seen, _| {
+    Mock::scripted_models(|seen, _| {
         if seen.method == "GET" && seen.path.contains("/models") {
             models_reply()
         } else {
@@ -468,7 +468,7 @@ fn status_reports_account_backend_and_usage() {
 
 #[test]
 fn status_prefers_a_running_proxys_usage() {
-    let mock = Mock::start(|seen, _| {
+    let mock = Mock::scripted_models(|seen, _| {
         if seen.path.contains("/models") {
             Reply::json(200, json!({"models": []}))
         } else {

@@ -204,20 +204,14 @@ fn slow_clients_do_not_wedge_the_proxy() {
 
 #[test]
 fn context_overflow_carries_numbers_claude_code_parses() {
-    let mock = Mock::start(|seen, _| {
-        if seen.method == "GET" {
-            Reply::json(
-                200,
-                json!({"models":[{"slug":"gpt-5.6-terra","context_window":100}]}),
-            )
-        } else {
-            Reply::sse(fixture("upstream/response_failed_context_length.sse"))
-        }
-    });
+    let mock =
+        Mock::start(|_, _| Reply::sse(fixture("upstream/response_failed_context_length.sse")));
+    mock.set_catalogue(
+        json!({"models":[{"slug":"gpt-6.2-sol","context_window":100,"use_responses_lite":true}]}),
+        "tiny",
+    );
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |_| {});
-    // The model list is fetched lazily; ask for it once so the window is known.
-    assert_eq!(call(p.addr, "GET", "/v1/models", &[], b"").status, 200);
     let a = post_messages(p.addr, &simple());
     assert_eq!(a.status, 400);
     let msg = a.json()["error"]["message"].as_str().unwrap().to_owned();

@@ -6,13 +6,29 @@
 
 use std::path::{Path, PathBuf};
 
+use codex_claude_proxy::anthropic::Event;
+use codex_claude_proxy::catalogue::{self, Lane, ModelInfo, ModelMap, Version};
 use codex_claude_proxy::sse::SseReader;
+use codex_claude_proxy::translate::collect::Collector;
 use codex_claude_proxy::translate::ids::ToolNames;
-use codex_claude_proxy::translate::models::ModelMap;
 use codex_claude_proxy::translate::request::{Context, ThinkingMode, translate};
-use codex_claude_proxy::translate::stream::{SseSink, Step, StreamTranslator};
+use codex_claude_proxy::translate::stream::{Sink, SseSink, Step, StreamTranslator};
 use codex_claude_proxy::{anthropic, responses};
 use serde_json::Value;
+
+/// The streaming answer and the folded non-streaming one, from the same events.
+#[derive(Default)]
+struct Both {
+    sse: SseSink,
+    collect: Collector,
+}
+
+impl Sink for Both {
+    fn event(&mut self, ev: &Event<'_>) {
+        self.sse.event(ev);
+        self.collect.event(ev);
+    }
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
@@ -52,49 +68,68 @@ fn sorted(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     v
 }
 
+/// The Codex CLI 0.171.0 model catalogue, as the backend serves it.
+fn live_catalogue() -> Vec<ModelInfo> {
+    let text = std::fs::read_to_string(root().join("fixtures/upstream/models-codex-0.171.0.json"))
+        .unwrap();
+    catalogue::parse_list(&text).unwrap()
+}
+
+/// Every captured `/v1/messages` request, translated twice: with the mapping chosen from the
+/// live catalogue (all current models take the Responses Lite lane) into `golden/requests/lite/`,
+/// and with every family on `gpt-5.5` (the full lane) into `golden/requests/full/`.
 #[test]
 fn claude_code_requests_translate_to_golden_upstream_bodies() {
-    let map = ModelMap {
-        thinking: "gpt-5.6-sol".into(),
-        big: "gpt-5.6-terra".into(),
-        small: "gpt-5.6-luna".into(),
+    let models = live_catalogue();
+    let current = catalogue::pick_defaults(&models, &Version::DEFAULT).unwrap();
+    assert_eq!(
+        (current.thinking.as_str(), current.small.as_str()),
+        ("gpt-6.2-sol", "gpt-6-luna")
+    );
+    let full = ModelMap {
+        thinking: "gpt-5.5".into(),
+        big: "gpt-5.5".into(),
+        small: "gpt-5.5".into(),
     };
     let mut failures = Vec::new();
-    let mut n = 0;
-    for path in sorted(&root().join("fixtures/claude-code"), ".request.json") {
-        let fixture: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        if !fixture["path"]
-            .as_str()
-            .unwrap()
-            .starts_with("/v1/messages")
-        {
-            continue;
+    for (map, dir, lane) in [(&current, "lite", Lane::Lite), (&full, "full", Lane::Full)] {
+        let mut n = 0;
+        for path in sorted(&root().join("fixtures/claude-code"), ".request.json") {
+            let fixture: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            if !fixture["path"]
+                .as_str()
+                .unwrap()
+                .starts_with("/v1/messages")
+            {
+                continue;
+            }
+            let req: anthropic::Request = serde_json::from_value(fixture["body"].clone()).unwrap();
+            let session = fixture["headers"]["X-Claude-Code-Session-Id"].as_str();
+            let t = translate(
+                &req,
+                &Context {
+                    map,
+                    models: &models,
+                    session_header: session,
+                },
+            )
+            .unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            // Only an explicit older model (`gpt-5.3-codex`) leaves the lane of its directory.
+            if !req.model.starts_with("gpt-") {
+                assert_eq!(t.lane, lane, "{dir}/{name}");
+            }
+            let body = serde_json::to_string_pretty(&t.body).unwrap() + "\n";
+            let golden = name.replace(".request.json", ".upstream.json");
+            check(
+                &root().join("golden/requests").join(dir).join(golden),
+                &body,
+                &mut failures,
+            );
+            n += 1;
         }
-        let req: anthropic::Request = serde_json::from_value(fixture["body"].clone()).unwrap();
-        let session = fixture["headers"]["X-Claude-Code-Session-Id"].as_str();
-        let t = translate(
-            &req,
-            &Context {
-                map: &map,
-                models: &[],
-                session_header: session,
-            },
-        )
-        .unwrap();
-        let body = serde_json::to_string_pretty(&t.body).unwrap() + "\n";
-        let name = path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .replace(".request.json", ".upstream.json");
-        check(
-            &root().join("golden/requests").join(name),
-            &body,
-            &mut failures,
-        );
-        n += 1;
+        assert!(n >= 42, "only {n} request fixtures");
     }
-    assert!(n >= 40, "only {n} request fixtures");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -116,7 +151,7 @@ fn upstream_streams_translate_to_golden_anthropic_streams() {
                 1000,
                 1_764_000_000,
             );
-            let mut sink = SseSink::default();
+            let mut sink = Both::default();
             let mut reader = SseReader::new(&bytes[..], 1 << 24);
             let mut ending = String::from("<upstream ended without a terminal event>");
             while let Some(ev) = reader.next_event().unwrap() {
@@ -136,7 +171,21 @@ fn upstream_streams_translate_to_golden_anthropic_streams() {
                     }
                 }
             }
-            let got = format!("{}{ending}\n", String::from_utf8(sink.buf).unwrap());
+            if mode == ThinkingMode::Off && ending == "<done>" {
+                // A non-streaming client gets the same events folded into one message.
+                let message = serde_json::to_string_pretty(&sink.collect.finish()).unwrap() + "\n";
+                let name = path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace(".sse", ".message.json");
+                check(
+                    &root().join("golden/streams").join(name),
+                    &message,
+                    &mut failures,
+                );
+            }
+            let got = format!("{}{ending}\n", String::from_utf8(sink.sse.buf).unwrap());
             let name = path
                 .file_name()
                 .unwrap()

@@ -133,13 +133,15 @@ fn tool_loop_round_trip_with_image_result() {
     assert_eq!(a.status, 200);
     let body = mock.last().json();
     let input = body["input"].as_array().unwrap();
-    assert_eq!(input[1]["type"], "function_call");
-    assert_eq!(input[1]["call_id"], id);
-    assert_eq!(input[1]["name"], "Read");
-    assert_eq!(input[2]["type"], "function_call_output");
+    // The lite lane: the tools first, then the conversation.
+    assert_eq!(input[0]["type"], "additional_tools");
+    assert_eq!(input[2]["type"], "function_call");
     assert_eq!(input[2]["call_id"], id);
+    assert_eq!(input[2]["name"], "Read");
+    assert_eq!(input[3]["type"], "function_call_output");
+    assert_eq!(input[3]["call_id"], id);
     assert_eq!(
-        input[2]["output"][0],
+        input[3]["output"][0],
         json!({"type":"input_image","image_url":"data:image/png;base64,iVBORw0KGgo="})
     );
     assert!(
@@ -163,9 +165,10 @@ fn system_role_messages_become_developer() {
         .iter()
         .filter_map(|i| i["role"].as_str())
         .collect();
-    assert_eq!(roles, ["user", "developer"]);
+    // The system prompt leads as a developer message (lite lane), after the tools.
+    assert_eq!(roles, ["developer", "developer", "user", "developer"]);
     assert!(
-        !body["instructions"]
+        !body["input"][1]["content"][0]["text"]
             .as_str()
             .unwrap()
             .contains("x-anthropic-billing-header")
@@ -773,19 +776,14 @@ fn keep_alive_connection_serves_two_streams() {
 
 #[test]
 fn models_list_maps_claude_ids_and_lists_the_account_models() {
-    let mock = Mock::start(|seen, _| {
-        if seen.method == "GET" {
-            Reply::json(
-                200,
-                json!({"models": [
-                {"slug": "gpt-5.6-terra", "display_name": "GPT-5.6-Terra", "context_window": 272000},
-                {"slug": "gpt-5.5", "context_window": 272000},
-                {"slug": "codex-auto-review", "visibility": "hide"}]}),
-            )
-        } else {
-            Reply::sse(text_stream(&["ok"]))
-        }
-    });
+    let mock = Mock::start(|_, _| Reply::sse(text_stream(&["ok"])));
+    mock.set_catalogue(
+        json!({"models": [
+            {"slug": "gpt-5.6-terra", "display_name": "GPT-5.6-Terra", "context_window": 272000, "use_responses_lite": true},
+            {"slug": "gpt-5.5", "context_window": 272000, "use_responses_lite": false},
+            {"slug": "codex-auto-review", "visibility": "hide"}]}),
+        "small",
+    );
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |_| {});
     let m = call(p.addr, "GET", "/v1/models?limit=1000", &[], b"").json();

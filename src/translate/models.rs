@@ -1,75 +1,10 @@
-//! Which Codex model serves a Claude model id, and which reasoning effort a request's
-//! `thinking` / `output_config` asks for. Both are pure functions of the request, the configured
-//! mapping and (when known) the backend's model list.
+//! Which reasoning effort a request's `thinking` / `output_config` asks for, clamped to what the
+//! model's catalogue entry lists. The Claude-family → Codex-model mapping itself lives in
+//! [`crate::catalogue`] and is re-exported here.
 
-use serde::Deserialize;
+pub use crate::catalogue::{ModelInfo, ModelMap, ReasoningLevel, base_id, is_openai_id};
 
 use crate::anthropic::{Request, Role};
-
-/// The configured Claude-family → Codex-model mapping.
-#[derive(Debug, Clone)]
-pub struct ModelMap {
-    pub thinking: String,
-    pub big: String,
-    pub small: String,
-}
-
-/// One entry of the backend's `GET /codex/models` list (only the fields we use).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct ModelInfo {
-    pub slug: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    #[serde(default)]
-    pub context_window: Option<u64>,
-    #[serde(default)]
-    pub supported_reasoning_levels: Vec<ReasoningLevel>,
-    #[serde(default)]
-    pub supports_reasoning_summary_parameter: Option<bool>,
-    #[serde(default)]
-    pub visibility: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct ReasoningLevel {
-    pub effort: String,
-}
-
-/// Strips Claude Code's `[1m]` context marker and surrounding space.
-pub fn base_id(requested: &str) -> &str {
-    let id = requested.trim();
-    match id.rfind('[') {
-        Some(i) if id.ends_with(']') => id[..i].trim_end(),
-        _ => id,
-    }
-}
-
-/// True for ids that already name an OpenAI model: they go to the backend unchanged.
-pub fn is_openai_id(id: &str) -> bool {
-    let id = id.to_ascii_lowercase();
-    ["gpt-", "codex-", "o1", "o3", "o4"]
-        .iter()
-        .any(|p| id.starts_with(p))
-}
-
-impl ModelMap {
-    /// The Codex model for a requested id: opus → thinking, haiku → small, everything else
-    /// (sonnet, unknown ids) → big; an OpenAI id passes through.
-    pub fn resolve(&self, requested: &str) -> String {
-        let id = base_id(requested);
-        if is_openai_id(id) {
-            return id.to_owned();
-        }
-        let lower = id.to_ascii_lowercase();
-        if lower.contains("opus") {
-            self.thinking.clone()
-        } else if lower.contains("haiku") {
-            self.small.clone()
-        } else {
-            self.big.clone()
-        }
-    }
-}
 
 /// Efforts a model accepts when the backend's list does not say.
 const FALLBACK_EFFORTS: [&str; 4] = ["low", "medium", "high", "xhigh"];
@@ -134,27 +69,6 @@ fn clamp(wanted: &str, supported: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    fn map() -> ModelMap {
-        ModelMap {
-            thinking: "T".into(),
-            big: "B".into(),
-            small: "S".into(),
-        }
-    }
-
-    #[test]
-    fn family_mapping() {
-        let m = map();
-        assert_eq!(m.resolve("claude-opus-5-5"), "T");
-        assert_eq!(m.resolve("claude-sonnet-4-5-20250929"), "B");
-        assert_eq!(m.resolve("claude-haiku-5-5"), "S");
-        assert_eq!(m.resolve("claude-3-5-haiku-20241022"), "S");
-        assert_eq!(m.resolve("mystery"), "B");
-        assert_eq!(m.resolve("gpt-5.5[1m]"), "gpt-5.5");
-        assert_eq!(m.resolve("GPT-5.6-sol"), "GPT-5.6-sol");
-        assert_eq!(base_id("claude-opus-4-8[1m]"), "claude-opus-4-8");
-    }
-
     fn req(json: &str) -> Request {
         serde_json::from_str(json).unwrap()
     }
@@ -201,16 +115,13 @@ mod tests {
     fn effort_respects_the_model_list() {
         let info = ModelInfo {
             slug: "gpt-5.6-sol".into(),
-            display_name: None,
-            context_window: Some(272_000),
             supported_reasoning_levels: ["low", "medium", "high", "xhigh", "max"]
                 .iter()
                 .map(|e| ReasoningLevel {
                     effort: e.to_string(),
                 })
                 .collect(),
-            supports_reasoning_summary_parameter: Some(true),
-            visibility: None,
+            ..ModelInfo::default()
         };
         let r = req(r#"{"model":"m","messages":[],"output_config":{"effort":"max"}}"#);
         assert_eq!(effort(&r, Some(&info)), "max");

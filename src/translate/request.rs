@@ -1,18 +1,22 @@
-//! Anthropic Messages request → Codex Responses request. A pure function: the same request,
-//! mapping and model list always give the same upstream body (golden-tested on real Claude Code
-//! captures). The rules are listed in README "Request translation".
+//! Anthropic Messages request → Codex Responses request, in the dialect of the model's lane: the
+//! full lane (`instructions`, top-level `tools`) or Responses Lite (system prompt and tools as
+//! leading `developer` items, upstream.md §9). A pure function: the same request, mapping and
+//! model list always give the same upstream body (golden-tested on real Claude Code captures).
+//! The rules are listed in README "Request translation".
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::ids::{ToolNames, decode_signature, fnv64, upstream_call_id};
+use super::ids::{ToolNames, fnv64};
+use super::input;
 use super::models::{ModelInfo, ModelMap, effort};
-use crate::anthropic::{Block, Content, Request, Role, Source, Tool};
+use crate::anthropic::{Block, Content, Request, Tool};
+use crate::catalogue::{self, Lane};
 use crate::error::Error;
-use crate::responses::{self, Item, Output, Part, Reasoning, Summary};
+use crate::responses::{self, Item, Part, Reasoning};
 
-/// Used when the client sends no system prompt: the backend requires non-empty instructions.
+/// Used when the client sends no system prompt: the full lane requires non-empty instructions.
 pub const DEFAULT_INSTRUCTIONS: &str = "You are a helpful coding assistant.";
 /// Claude Code's per-session billing line; meaningless upstream and it would defeat caching.
 const BILLING_PREFIX: &str = "x-anthropic-billing-header:";
@@ -33,7 +37,7 @@ pub enum ThinkingMode {
 /// Inputs besides the request itself.
 pub struct Context<'a> {
     pub map: &'a ModelMap,
-    /// The backend's model list, when it has been fetched.
+    /// The backend's model list; empty means the built-in table decides lanes and limits.
     pub models: &'a [ModelInfo],
     /// Claude Code's `X-Claude-Code-Session-Id` header.
     pub session_header: Option<&'a str>,
@@ -43,6 +47,8 @@ pub struct Context<'a> {
 #[derive(Debug)]
 pub struct Translated {
     pub body: responses::Request,
+    /// The dialect of `body` (the lite lane also needs its header).
+    pub lane: Lane,
     pub names: ToolNames,
     pub thinking: ThinkingMode,
     pub stream: bool,
@@ -60,23 +66,28 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
             "messages: at least one message is required".into(),
         ));
     }
-    let model = ctx.map.resolve(&req.model);
-    let info = ctx.models.iter().find(|m| m.slug == model);
+    let tools_in = req.tools.as_deref().unwrap_or(&[]);
+    let (model, lane, web_search) = route(ctx, ctx.map.resolve(&req.model), tools_in);
+    let info = catalogue::entry(ctx.models, &model);
 
-    let instructions = match &req.system {
+    let system = match &req.system {
         Some(system) => system_text(system),
         None => String::new(),
     };
-    let instructions = if instructions.trim().is_empty() {
-        DEFAULT_INSTRUCTIONS.to_owned()
+    let instructions = if system.trim().is_empty() {
+        DEFAULT_INSTRUCTIONS
     } else {
-        instructions
+        system.as_str()
     };
+    let prompt_cache_key = Some(cache_key(req, ctx.session_header, instructions));
 
     let mut names = ToolNames::default();
     let referenced = referenced_tools(req);
-    let tools = translate_tools(req.tools.as_deref().unwrap_or(&[]), &referenced, &mut names);
-    let input = Input::build(req, &model, &mut names)?;
+    let tools = translate_tools(tools_in, &referenced, web_search, &mut names);
+    let mut input = input::build(req, &model, lane == Lane::Lite, &mut names)?;
+    if !info.is_none_or(ModelInfo::accepts_images) {
+        input::strip_images(&mut input, &model);
+    }
 
     let thinking = match &req.thinking {
         None => ThinkingMode::Off,
@@ -89,35 +100,108 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
     let reasoning = Reasoning {
         effort: effort(req, info),
         summary: (thinking == ThinkingMode::Summarized && summaries_allowed).then_some("auto"),
+        context: (lane == Lane::Lite).then_some("all_turns"),
     };
 
     let (tool_choice, parallel) = tool_choice(req, &mut names);
-    let text = req
+    let format = req
         .output_config
         .as_ref()
         .and_then(|o| o.format.as_ref())
         .and_then(text_format);
 
-    let body = responses::Request {
+    let mut body = responses::Request {
         model,
-        prompt_cache_key: Some(cache_key(req, ctx.session_header, &instructions)),
-        instructions,
-        input,
-        parallel_tool_calls: (!tools.is_empty()).then_some(parallel),
-        tools,
+        instructions: None,
+        input: Vec::new(),
+        tools: None,
         tool_choice,
+        parallel_tool_calls: None,
         reasoning: Some(reasoning),
         store: false,
         stream: true,
         include: vec!["reasoning.encrypted_content"],
-        text,
+        prompt_cache_key,
+        text: None,
     };
+    match lane {
+        Lane::Full => {
+            body.instructions = Some(instructions.to_owned());
+            body.input = input;
+            body.parallel_tool_calls = (!tools.is_empty()).then_some(parallel);
+            body.tools = Some(tools);
+            body.text = format.map(|f| json!({ "format": f }));
+        }
+        Lane::Lite => {
+            // Tools first, then the system prompt, then the conversation (upstream.md §9).
+            let mut lead = Vec::with_capacity(input.len() + 2);
+            if !tools.is_empty() {
+                lead.push(Item::AdditionalTools {
+                    role: "developer",
+                    tools,
+                });
+            }
+            if !system.trim().is_empty() {
+                lead.push(Item::Message {
+                    role: "developer",
+                    content: vec![Part::InputText { text: system }],
+                    phase: None,
+                });
+            }
+            lead.append(&mut input);
+            body.input = lead;
+            // The lane rejects parallel calls.
+            body.parallel_tool_calls = Some(false);
+            let mut text = serde_json::Map::new();
+            if let Some(v) = info.and_then(ModelInfo::verbosity) {
+                text.insert("verbosity".into(), json!(v));
+            }
+            if let Some(f) = format {
+                text.insert("format".into(), f);
+            }
+            body.text = (!text.is_empty()).then_some(Value::Object(text));
+        }
+    }
     Ok(Translated {
         body,
+        lane,
         names,
         thinking,
         stream: req.stream.unwrap_or(false),
     })
+}
+
+/// The model and lane that serve the request, and whether the web search tool goes along. Hosted
+/// tools are rejected on the lite lane: a request offering web search moves to a full-lane model
+/// when the catalogue has one, else runs without the tool; the log says which.
+fn route(ctx: &Context, model: String, tools: &[Tool]) -> (String, Lane, bool) {
+    let lane = catalogue::lane(ctx.models, &model);
+    let search = tools.iter().any(is_web_search);
+    if !search || lane == Lane::Full {
+        return (model, lane, search);
+    }
+    match catalogue::full_lane_model(ctx.models) {
+        Some(full) => {
+            log::info!(
+                "web search cannot run on the Responses Lite lane of {model}: {full} (full lane) \
+                 serves this request"
+            );
+            (full.to_owned(), Lane::Full, true)
+        }
+        None => {
+            log::info!(
+                "web search cannot run on the Responses Lite lane of {model} and the model list \
+                 has no full-lane model: {model} answers without the web search tool"
+            );
+            (model, lane, false)
+        }
+    }
+}
+
+fn is_web_search(tool: &Tool) -> bool {
+    tool.kind
+        .as_deref()
+        .is_some_and(|k| k.starts_with("web_search"))
 }
 
 /// System blocks joined by blank lines, without Claude Code's billing line.
@@ -164,17 +248,19 @@ fn referenced_tools(req: &Request) -> HashSet<&str> {
     out
 }
 
+/// The function tools (and, with `web_search`, the hosted search tool) the model is offered.
 fn translate_tools(
     tools: &[Tool],
     referenced: &HashSet<&str>,
+    web_search: bool,
     names: &mut ToolNames,
 ) -> Vec<Value> {
     let mut out = Vec::with_capacity(tools.len());
     let mut seen = HashSet::new();
     for tool in tools {
         let kind = tool.kind.as_deref().unwrap_or("custom");
-        if kind.starts_with("web_search") {
-            if seen.insert("\0web_search") {
+        if is_web_search(tool) {
+            if web_search && seen.insert("\0web_search") {
                 out.push(json!({"type": "web_search"}));
             }
             continue;
@@ -239,9 +325,7 @@ fn text_format(format: &Value) -> Option<Value> {
         return None;
     }
     let schema = format.get("schema")?.clone();
-    Some(
-        json!({"format": {"type": "json_schema", "name": "output", "schema": schema, "strict": false}}),
-    )
+    Some(json!({"type": "json_schema", "name": "output", "schema": schema, "strict": false}))
 }
 
 /// A stable per-conversation key, so the backend's prompt cache hits across turns: Claude
@@ -278,386 +362,28 @@ fn cache_key(req: &Request, header: Option<&str>, instructions: &str) -> String 
     }
 }
 
-/// Builds the `input` list, keeping the conversation's order of messages, calls and results.
-struct Input<'a> {
-    items: Vec<Item>,
-    role: &'static str,
-    parts: Vec<Part>,
-    model: &'a str,
-}
-
-impl<'a> Input<'a> {
-    fn build(req: &Request, model: &'a str, names: &mut ToolNames) -> Result<Vec<Item>, Error> {
-        let mut b = Input {
-            items: Vec::with_capacity(req.messages.len() * 2),
-            role: "user",
-            parts: Vec::new(),
-            model,
-        };
-        for (i, msg) in req.messages.iter().enumerate() {
-            let role = match msg.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-                // The backend rejects role `system` inside `input`; `developer` is its equivalent.
-                Role::System => "developer",
-            };
-            b.switch_role(role);
-            match &msg.content {
-                Content::Text(t) => b.push_text(t),
-                Content::Blocks(blocks) => {
-                    for (j, block) in blocks.iter().enumerate() {
-                        b.block(block, names).map_err(|e| {
-                            Error::BadRequest(format!("messages.{i}.content.{j}: {e}"))
-                        })?;
-                    }
-                }
-            }
-            b.flush();
-        }
-        Ok(pair_calls(b.items))
-    }
-
-    fn switch_role(&mut self, role: &'static str) {
-        if self.role != role {
-            self.flush();
-            self.role = role;
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.parts.is_empty() {
-            let content = std::mem::take(&mut self.parts);
-            self.items.push(Item::Message {
-                role: self.role,
-                content,
-            });
-        }
-    }
-
-    fn push_text(&mut self, text: &str) {
-        if text.is_empty() {
-            return;
-        }
-        let text = text.to_owned();
-        self.parts.push(if self.role == "assistant" {
-            Part::OutputText { text }
-        } else {
-            Part::InputText { text }
-        });
-    }
-
-    fn block(&mut self, block: &Block, names: &mut ToolNames) -> Result<(), String> {
-        match block {
-            Block::Text { text } => self.push_text(text),
-            Block::Image { source } | Block::Document { source, .. }
-                if self.role == "assistant" =>
-            {
-                log::debug!(
-                    "dropping an image/document in an assistant message ({})",
-                    source.kind
-                );
-            }
-            Block::ToolUse { id, name, input } => {
-                self.flush();
-                let arguments = match input {
-                    Value::Null => "{}".to_owned(),
-                    v => v.to_string(),
-                };
-                self.items.push(Item::FunctionCall {
-                    name: names.add(name),
-                    arguments,
-                    call_id: upstream_call_id(id),
-                });
-            }
-            Block::ToolResult {
-                tool_use_id,
-                content,
-                is_error,
-            } => {
-                self.flush();
-                let output = tool_output(content.as_ref(), *is_error == Some(true))?;
-                self.items.push(Item::FunctionCallOutput {
-                    call_id: upstream_call_id(tool_use_id),
-                    output,
-                });
-            }
-            Block::Thinking {
-                thinking,
-                signature,
-            } => {
-                let sig = signature.as_deref().unwrap_or("");
-                match decode_signature(sig, self.model) {
-                    Some(encrypted) => {
-                        self.flush();
-                        let summary = if thinking.is_empty() {
-                            Vec::new()
-                        } else {
-                            vec![Summary::SummaryText {
-                                text: thinking.clone(),
-                            }]
-                        };
-                        self.items.push(Item::Reasoning {
-                            summary,
-                            encrypted_content: encrypted.to_owned(),
-                        });
-                    }
-                    None => log::debug!(
-                        "dropping a thinking block whose signature is not ours or not for {}",
-                        self.model
-                    ),
-                }
-            }
-            Block::RedactedThinking { data } => {
-                if let Some(encrypted) = decode_signature(data, self.model) {
-                    self.flush();
-                    self.items.push(Item::Reasoning {
-                        summary: Vec::new(),
-                        encrypted_content: encrypted.to_owned(),
-                    });
-                }
-            }
-            other => {
-                if !input_parts(other, &mut self.parts)? {
-                    log::debug!("dropping a content block of a type the proxy does not translate");
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The parts for a block that user messages and tool results share: text, images, documents,
-/// search results and loaded-tool references. False for any other block type.
-fn input_parts(block: &Block, out: &mut Vec<Part>) -> Result<bool, String> {
-    let text = |text: String| Part::InputText { text };
-    match block {
-        Block::Text { text: t } if !t.is_empty() => out.push(text(t.clone())),
-        Block::Text { .. } => {}
-        Block::Image { source } => out.push(image(source)?),
-        Block::Document { source, title } => out.extend(document(source, title.as_deref())?),
-        Block::ToolReference { tool_name } => out.push(text(format!("Tool {tool_name} loaded."))),
-        Block::SearchResult {
-            source,
-            title,
-            content,
-        } => {
-            let mut body = String::new();
-            for b in content {
-                if let Block::Text { text: t } = b {
-                    body.push('\n');
-                    body.push_str(t);
-                }
-            }
-            out.push(text(format!("Search result: {title} ({source}){body}")));
-        }
-        _ => return Ok(false),
-    }
-    Ok(true)
-}
-
-fn image(source: &Source) -> Result<Part, String> {
-    match source.kind.as_str() {
-        "base64" => {
-            let media = source.media_type.as_deref().unwrap_or("image/png");
-            let data = source
-                .data
-                .as_deref()
-                .ok_or("image source of type base64 needs `data`")?;
-            Ok(Part::InputImage {
-                image_url: format!("data:{media};base64,{data}"),
-            })
-        }
-        "url" => {
-            let url = source
-                .url
-                .as_deref()
-                .ok_or("image source of type url needs `url`")?;
-            Ok(Part::InputImage {
-                image_url: url.to_owned(),
-            })
-        }
-        other => Err(format!(
-            "image source type `{other}` is not supported by the proxy (send base64 data or a URL)"
-        )),
-    }
-}
-
-fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
-    let filename = title.unwrap_or("document.pdf").to_owned();
-    match source.kind.as_str() {
-        "base64" => {
-            let media = source.media_type.as_deref().unwrap_or("application/pdf");
-            let data = source
-                .data
-                .as_deref()
-                .ok_or("document source of type base64 needs `data`")?;
-            Ok(vec![Part::InputFile {
-                file_data: Some(format!("data:{media};base64,{data}")),
-                file_url: None,
-                filename,
-            }])
-        }
-        "url" => {
-            let url = source
-                .url
-                .as_deref()
-                .ok_or("document source of type url needs `url`")?;
-            Ok(vec![Part::InputFile {
-                file_data: None,
-                file_url: Some(url.to_owned()),
-                filename,
-            }])
-        }
-        "text" => {
-            let data = source.data.as_deref().unwrap_or("");
-            let text = match title {
-                Some(t) => format!("{t}\n\n{data}"),
-                None => data.to_owned(),
-            };
-            Ok(vec![Part::InputText { text }])
-        }
-        "content" => {
-            let mut parts = Vec::new();
-            match &source.content {
-                Some(Content::Text(t)) => parts.push(Part::InputText { text: t.clone() }),
-                Some(Content::Blocks(blocks)) => {
-                    for b in blocks {
-                        // A document inside a document is not a thing; skip rather than recurse.
-                        if !matches!(b, Block::Document { .. }) {
-                            input_parts(b, &mut parts)?;
-                        }
-                    }
-                }
-                None => {}
-            }
-            Ok(parts)
-        }
-        other => Err(format!(
-            "document source type `{other}` is not supported by the proxy (send base64, text or a URL)"
-        )),
-    }
-}
-
-/// A `tool_result` body: plain text when it is only text, else text and image parts.
-fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, String> {
-    let prefix = if is_error { "Error: " } else { "" };
-    let blocks = match content {
-        None => {
-            return Ok(Output::Text(
-                format!("{prefix}(no output)").trim_end().to_owned(),
-            ));
-        }
-        Some(Content::Text(t)) => return Ok(Output::Text(format!("{prefix}{t}"))),
-        Some(Content::Blocks(blocks)) => blocks,
-    };
-    let mut parts = Vec::new();
-    for b in blocks {
-        if !input_parts(b, &mut parts)? {
-            log::debug!("dropping a tool_result block of a type the proxy does not translate");
-        }
-    }
-    let all_text = parts.iter().all(|p| matches!(p, Part::InputText { .. }));
-    if all_text {
-        let texts: Vec<String> = parts
-            .into_iter()
-            .filter_map(|p| {
-                if let Part::InputText { text } = p {
-                    Some(text)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let joined = texts.join("\n");
-        return Ok(Output::Text(if joined.is_empty() {
-            format!("{prefix}(no output)")
-        } else {
-            format!("{prefix}{joined}")
-        }));
-    }
-    if is_error {
-        parts.insert(
-            0,
-            Part::InputText {
-                text: "Error:".into(),
-            },
-        );
-    }
-    Ok(Output::Parts(parts))
-}
-
-/// The backend requires every `function_call` to have a `function_call_output` and vice versa.
-/// Claude Code histories can break that (an interrupted tool, a compacted call), so a missing
-/// output is filled in after its call and an orphan output becomes plain user text.
-fn pair_calls(items: Vec<Item>) -> Vec<Item> {
-    let outputs: HashSet<String> = items
-        .iter()
-        .filter_map(|i| {
-            if let Item::FunctionCallOutput { call_id, .. } = i {
-                Some(call_id.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
-    let calls: HashSet<String> = items
-        .iter()
-        .filter_map(|i| {
-            if let Item::FunctionCall { call_id, .. } = i {
-                Some(call_id.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            Item::FunctionCall { ref call_id, .. } if !outputs.contains(call_id) => {
-                let call_id = call_id.clone();
-                out.push(item);
-                out.push(Item::FunctionCallOutput {
-                    call_id,
-                    output: Output::Text(
-                        "The tool call was interrupted; there is no result.".into(),
-                    ),
-                });
-            }
-            Item::FunctionCallOutput { call_id, output } if !calls.contains(&call_id) => {
-                let text = match output {
-                    Output::Text(t) => t,
-                    Output::Parts(_) => "(non-text content)".to_owned(),
-                };
-                out.push(Item::Message {
-                    role: "user",
-                    content: vec![Part::InputText {
-                        text: format!("Result of an earlier tool call {call_id}:\n{text}"),
-                    }],
-                });
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::translate::ids::encode_signature;
 
-    fn map() -> ModelMap {
+    /// Every Claude family on `model`.
+    fn map_to(model: &str) -> ModelMap {
         ModelMap {
-            thinking: "gpt-5.6-sol".into(),
-            big: "gpt-5.6-terra".into(),
-            small: "gpt-5.6-luna".into(),
+            thinking: model.into(),
+            big: model.into(),
+            small: model.into(),
         }
     }
 
-    fn run(json: Value) -> Value {
+    fn map() -> ModelMap {
+        map_to("gpt-5.5")
+    }
+
+    fn translate_on(model: &str, json: Value) -> Translated {
         let req: Request = serde_json::from_value(json).unwrap();
-        let m = map();
-        let t = translate(
+        let m = map_to(model);
+        translate(
             &req,
             &Context {
                 map: &m,
@@ -665,8 +391,19 @@ mod tests {
                 session_header: None,
             },
         )
-        .unwrap();
-        serde_json::to_value(&t.body).unwrap()
+        .unwrap()
+    }
+
+    /// The body for the full lane (`gpt-5.5`).
+    fn run(json: Value) -> Value {
+        serde_json::to_value(translate_on("gpt-5.5", json).body).unwrap()
+    }
+
+    /// The body for the lite lane (`gpt-6.2-sol`).
+    fn run_lite(json: Value) -> Value {
+        let t = translate_on("gpt-6.2-sol", json);
+        assert_eq!(t.lane, Lane::Lite);
+        serde_json::to_value(t.body).unwrap()
     }
 
     #[test]
@@ -675,7 +412,7 @@ mod tests {
             json!({"model":"claude-sonnet-4-5","max_tokens":100,"temperature":0.5,"stop_sequences":["x"],
             "messages":[{"role":"user","content":"hi"}]}),
         );
-        assert_eq!(body["model"], "gpt-5.6-terra");
+        assert_eq!(body["model"], "gpt-5.5");
         assert_eq!(body["instructions"], DEFAULT_INSTRUCTIONS);
         assert_eq!(
             body["input"],
@@ -779,7 +516,7 @@ mod tests {
 
     #[test]
     fn thinking_signatures_replay_only_when_ours() {
-        let ours = encode_signature("gpt-5.6-sol", "ENC");
+        let ours = encode_signature("gpt-5.5", "ENC");
         let body = run(
             json!({"model":"claude-opus-5-5","thinking":{"type":"adaptive"},"messages":[{"role":"user","content":"q"},
             {"role":"assistant","content":[{"type":"thinking","thinking":"plan","signature":ours},{"type":"thinking","thinking":"x","signature":"EqQBforeign"},{"type":"text","text":"a"}]},
@@ -880,5 +617,198 @@ mod tests {
         assert_eq!(body["tool_choice"]["name"], body["tools"][0]["name"]);
         assert_ne!(body["tools"][0]["name"], "a.b");
         assert_eq!(body["text"]["format"]["type"], "json_schema");
+    }
+    #[test]
+    fn lite_lane_puts_tools_and_system_first_in_input() {
+        let body = run_lite(
+            json!({"model":"claude-opus-5-5","system":[{"type":"text","text":"x-anthropic-billing-header: cc=1;"},{"type":"text","text":"A"},{"type":"text","text":"B"}],
+            "tools":[{"name":"Read","input_schema":{"type":"object"}},{"name":"Bash","input_schema":{"type":"object"}}],
+            "output_config":{"effort":"max","format":{"type":"json_schema","schema":{"type":"object"}}},
+            "messages":[{"role":"user","content":"hi"}]}),
+        );
+        assert_eq!(body["model"], "gpt-6.2-sol");
+        assert!(body.get("instructions").is_none(), "{body}");
+        assert!(body.get("tools").is_none(), "{body}");
+        let input = body["input"].as_array().unwrap();
+        assert_eq!(input[0]["type"], "additional_tools");
+        assert_eq!(input[0]["role"], "developer");
+        let names: Vec<&str> = input[0]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Read", "Bash"]);
+        assert_eq!(
+            input[1],
+            json!({"type":"message","role":"developer","content":[{"type":"input_text","text":"A\n\nB"}]})
+        );
+        assert_eq!(input[2]["role"], "user");
+        assert_eq!(
+            input
+                .iter()
+                .filter(|i| i["type"] == "additional_tools")
+                .count(),
+            1
+        );
+        assert_eq!(body["parallel_tool_calls"], false);
+        assert_eq!(
+            body["reasoning"],
+            json!({"effort":"max","context":"all_turns"})
+        );
+        assert_eq!(body["text"]["verbosity"], "low");
+        assert_eq!(body["text"]["format"]["type"], "json_schema");
+        assert_eq!(body["store"], false);
+        assert_eq!(body["include"], json!(["reasoning.encrypted_content"]));
+    }
+
+    #[test]
+    fn lite_lane_without_tools_or_system() {
+        let body = run_lite(json!({"model":"m","messages":[{"role":"user","content":"hi"}]}));
+        let input = body["input"].as_array().unwrap();
+        assert_eq!(input.len(), 1);
+        assert_eq!(input[0]["role"], "user");
+        assert_eq!(body["parallel_tool_calls"], false, "the lane rejects true");
+        assert_eq!(body["reasoning"]["context"], "all_turns");
+    }
+
+    #[test]
+    fn assistant_history_keeps_its_phase_on_the_lite_lane() {
+        let messages = json!([{"role":"user","content":"go"},
+            {"role":"assistant","content":[{"type":"text","text":"Let me look."},{"type":"tool_use","id":"c1","name":"Bash","input":{}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"c1","content":"ok"}]},
+            {"role":"assistant","content":[{"type":"text","text":"Done."}]},
+            {"role":"assistant","content":"Plain string."},
+            {"role":"user","content":"thanks"}]);
+        let body = run_lite(json!({"model":"m","messages":messages}));
+        let phases: Vec<(String, Value)> = body["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["role"] == "assistant")
+            .map(|i| {
+                (
+                    i["content"][0]["text"].as_str().unwrap().to_owned(),
+                    i["phase"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                ("Let me look.".to_owned(), json!("commentary")),
+                ("Done.".to_owned(), json!("final_answer")),
+                ("Plain string.".to_owned(), json!("final_answer"))
+            ]
+        );
+        // The full lane is left as it was.
+        let body = run(json!({"model":"m","messages":messages}));
+        assert!(
+            body["input"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i.get("phase").is_none())
+        );
+    }
+
+    #[test]
+    fn a_tool_loaded_by_tool_search_joins_additional_tools() {
+        let tools = json!([{"name":"ToolSearch","input_schema":{"type":"object"}},
+            {"name":"CronList","input_schema":{"type":"object"},"defer_loading":true}]);
+        let names = |body: &Value| -> Vec<String> {
+            body["input"][0]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let body = run_lite(
+            json!({"model":"m","tools":tools,"messages":[{"role":"user","content":"hi"}]}),
+        );
+        assert_eq!(names(&body), ["ToolSearch"]);
+        let body = run_lite(
+            json!({"model":"m","tools":tools,"messages":[{"role":"user","content":"hi"},
+            {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"ToolSearch","input":{"query":"select:CronList"}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"tool_reference","tool_name":"CronList"}]}]}]}),
+        );
+        assert_eq!(names(&body), ["ToolSearch", "CronList"]);
+    }
+
+    #[test]
+    fn web_search_moves_to_the_full_lane_or_goes_without() {
+        let req = json!({"model":"claude-sonnet-5-5","tools":[{"type":"web_search_20250305","name":"web_search","max_uses":8}],
+            "messages":[{"role":"user","content":"Perform a web search for: rust 2027"}]});
+        let t = translate_on("gpt-6.2-sol", req.clone());
+        assert_eq!((t.lane, t.body.model.as_str()), (Lane::Full, "gpt-5.5"));
+        let body = serde_json::to_value(&t.body).unwrap();
+        assert_eq!(body["tools"], json!([{"type":"web_search"}]));
+        // A catalogue without a full-lane model: the lite model answers without the tool.
+        let lite_only = vec![ModelInfo {
+            slug: "gpt-6.2-sol".into(),
+            use_responses_lite: Some(true),
+            ..ModelInfo::default()
+        }];
+        let r: Request = serde_json::from_value(req).unwrap();
+        let m = map_to("gpt-6.2-sol");
+        let t = translate(
+            &r,
+            &Context {
+                map: &m,
+                models: &lite_only,
+                session_header: None,
+            },
+        )
+        .unwrap();
+        assert_eq!((t.lane, t.body.model.as_str()), (Lane::Lite, "gpt-6.2-sol"));
+        let body = serde_json::to_value(&t.body).unwrap();
+        assert!(body["input"][0]["type"] != "additional_tools", "{body}");
+    }
+
+    #[test]
+    fn luna_never_takes_the_full_lane() {
+        for model in ["gpt-5.6-luna", "gpt-6-luna", "gpt-7-luna"] {
+            assert_eq!(
+                translate_on(
+                    model,
+                    json!({"model":"claude-haiku-5-5","messages":[{"role":"user","content":"t"}]})
+                )
+                .lane,
+                Lane::Lite,
+                "{model}"
+            );
+        }
+    }
+
+    #[test]
+    fn images_are_left_out_for_a_text_only_model() {
+        let text_only = vec![ModelInfo {
+            slug: "gpt-6-text".into(),
+            use_responses_lite: Some(true),
+            input_modalities: Some(vec!["text".into()]),
+            ..ModelInfo::default()
+        }];
+        let r: Request = serde_json::from_value(json!({"model":"m","messages":[{"role":"user","content":[
+            {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},{"type":"text","text":"what is it"}]}]})).unwrap();
+        let m = map_to("gpt-6-text");
+        let t = translate(
+            &r,
+            &Context {
+                map: &m,
+                models: &text_only,
+                session_header: None,
+            },
+        )
+        .unwrap();
+        let body = serde_json::to_value(&t.body).unwrap();
+        let part = &body["input"][0]["content"][0];
+        assert_eq!(part["type"], "input_text");
+        assert!(
+            part["text"]
+                .as_str()
+                .unwrap()
+                .contains("does not accept images")
+        );
     }
 }

@@ -20,37 +20,46 @@ pub fn estimate(req: &Request) -> u64 {
 /// Role markers, images, files and encrypted reasoning are costed here, so `tests/tokens.rs` can
 /// pass an exact tokenizer's counts and check `text` alone against it.
 pub fn count(req: &Request, tokens: &mut impl FnMut(&str) -> u64) -> u64 {
-    let mut n = tokens(&req.instructions) + PER_ITEM;
-    for tool in &req.tools {
+    let mut n = req
+        .instructions
+        .as_deref()
+        .map_or(0, |i| tokens(i) + PER_ITEM);
+    for tool in req.tools.iter().flatten() {
         n += tokens(&tool.to_string());
     }
     for item in &req.input {
-        n += PER_ITEM
-            + match item {
-                Item::Message { content, .. } => content.iter().map(|p| part(p, tokens)).sum(),
-                Item::FunctionCall {
-                    name, arguments, ..
-                } => tokens(name) + tokens(arguments),
-                Item::FunctionCallOutput {
-                    output: Output::Text(t),
-                    ..
-                } => tokens(t),
-                Item::FunctionCallOutput {
-                    output: Output::Parts(parts),
-                    ..
-                } => parts.iter().map(|p| part(p, tokens)).sum(),
-                // Encrypted reasoning is re-read by the model: roughly its plaintext size.
-                Item::Reasoning {
-                    summary,
-                    encrypted_content,
-                } => {
-                    let s: u64 = summary
-                        .iter()
-                        .map(|Summary::SummaryText { text: t }| tokens(t))
-                        .sum();
-                    s + encrypted_content.len() as u64 / 8
-                }
-            };
+        n += match item {
+            // The lite lane's tool list is the same schema text the full lane sends as `tools`.
+            Item::AdditionalTools { tools, .. } => {
+                tools.iter().map(|t| tokens(&t.to_string())).sum()
+            }
+            _ => PER_ITEM,
+        } + match item {
+            Item::AdditionalTools { .. } => 0,
+            Item::Message { content, .. } => content.iter().map(|p| part(p, tokens)).sum(),
+            Item::FunctionCall {
+                name, arguments, ..
+            } => tokens(name) + tokens(arguments),
+            Item::FunctionCallOutput {
+                output: Output::Text(t),
+                ..
+            } => tokens(t),
+            Item::FunctionCallOutput {
+                output: Output::Parts(parts),
+                ..
+            } => parts.iter().map(|p| part(p, tokens)).sum(),
+            // Encrypted reasoning is re-read by the model: roughly its plaintext size.
+            Item::Reasoning {
+                summary,
+                encrypted_content,
+            } => {
+                let s: u64 = summary
+                    .iter()
+                    .map(|Summary::SummaryText { text: t }| tokens(t))
+                    .sum();
+                s + encrypted_content.len() as u64 / 8
+            }
+        };
     }
     n
 }

@@ -1,6 +1,12 @@
-//! Test harness: a scripted mock of the Codex backend and its OAuth endpoint (tiny_http on
-//! 127.0.0.1:0), a temp `CODEX_HOME`, a proxy started in-process, and a raw HTTP client that
-//! reads chunked answers event by event with timestamps.
+//! Test harness: a scripted mock of the Codex backend and its OAuth endpoint (on 127.0.0.1:0), a
+//! temp `CODEX_HOME`, a proxy started in-process, and a raw HTTP client that reads chunked answers
+//! event by event with timestamps.
+//!
+//! The mock behaves like today's backend around the script: it serves the Codex CLI 0.171.0
+//! model catalogue (filtered by `client_version`, with an `ETag`) on `GET …/models`, stamps every
+//! `/responses` reply with `x-models-etag`, and refuses what the real backend refuses before the
+//! script sees it: a model newer than the announced client version, `-luna` on the full lane, and
+//! a request that breaks its lane's rules (see [`lane_violation`]).
 
 #![allow(dead_code)]
 
@@ -11,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use codex_claude_proxy::catalogue::Version;
 use codex_claude_proxy::{Config, Running};
 use serde_json::{Value, json};
 
@@ -93,7 +100,12 @@ type Script = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
 /// (given the request and how many non-OAuth requests came before it).
 pub struct Mock {
     pub url: String,
+    /// `/responses` (and, for [`Mock::scripted_models`], `/models`) requests, in order.
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// The model-list reads the mock answered itself.
+    pub model_reads: Arc<Mutex<Vec<Seen>>>,
+    /// The catalogue served on `/models` and its etag.
+    catalogue: Arc<Mutex<(Value, String)>>,
     pub refreshes: Arc<AtomicUsize>,
     /// Set when writing a reply to the proxy failed (the proxy closed the connection).
     pub write_failures: Arc<AtomicUsize>,
@@ -106,6 +118,10 @@ pub struct Mock {
 /// What the connection threads share.
 struct Shared {
     seen: Arc<Mutex<Vec<Seen>>>,
+    model_reads: Arc<Mutex<Vec<Seen>>>,
+    catalogue: Arc<Mutex<(Value, String)>>,
+    /// The script answers `/models` too (no catalogue from the mock).
+    scripted_models: bool,
     refreshes: Arc<AtomicUsize>,
     write_failures: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
@@ -159,13 +175,31 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
             body,
             peer,
         };
+        let is_models = s.method == "GET" && s.path.contains("/codex/models");
         let reply = if s.path.starts_with("/oauth/token") {
             shared.refreshes.fetch_add(1, Ordering::SeqCst);
             (shared.refresh)(&s)
+        } else if is_models && !shared.scripted_models {
+            shared.model_reads.lock().unwrap().push(s.clone());
+            let (list, etag) = shared.catalogue.lock().unwrap().clone();
+            models_reply(&s, &list).header("ETag", &format!("\"{etag}\""))
         } else {
-            let n = shared.counter.fetch_add(1, Ordering::SeqCst);
+            let refused = lane_violation(&s, &shared.catalogue.lock().unwrap().0);
             shared.seen.lock().unwrap().push(s.clone());
-            (shared.script)(&s, n)
+            let mut reply = match refused {
+                Some(r) => r,
+                None => (shared.script)(&s, shared.counter.fetch_add(1, Ordering::SeqCst)),
+            };
+            let etag = shared.catalogue.lock().unwrap().1.clone();
+            if s.path.ends_with("/responses")
+                && !reply
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("x-models-etag"))
+            {
+                reply = reply.header("x-models-etag", &etag);
+            }
+            reply
         };
         if write_reply(&mut writer, reply).is_err() {
             shared.write_failures.fetch_add(1, Ordering::SeqCst);
@@ -176,28 +210,45 @@ fn serve_connection(conn: TcpStream, shared: &Shared) {
 
 impl Mock {
     pub fn start(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
-        Mock::start_with_refresh(script, |_| {
-            Reply::json(
-                200,
-                json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new", "id_token": jwt(4_000_000_000)}),
-            )
-        })
+        Mock::start_with_refresh(script, default_refresh)
     }
 
     pub fn start_with_refresh(
         script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
         refresh: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> Mock {
+        Mock::launch(Box::new(script), Box::new(refresh), false)
+    }
+
+    /// A mock whose script answers the model list too (and sees those requests in `seen`).
+    pub fn scripted_models(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Mock {
+        Mock::launch(Box::new(script), Box::new(default_refresh), true)
+    }
+
+    fn launch(
+        script: Box<Script>,
+        refresh: Box<dyn Fn(&Seen) -> Reply + Send + Sync>,
+        scripted_models: bool,
+    ) -> Mock {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let catalogue: Value =
+            serde_json::from_slice(&fixture("upstream/models-codex-0.171.0.json")).unwrap();
+        let catalogue = Arc::new(Mutex::new((
+            json!({"models": catalogue["models"]}),
+            "cat-1".to_owned(),
+        )));
         let shared = Arc::new(Shared {
             seen: Arc::new(Mutex::new(Vec::new())),
+            model_reads: Arc::new(Mutex::new(Vec::new())),
+            catalogue: catalogue.clone(),
+            scripted_models,
             refreshes: Arc::new(AtomicUsize::new(0)),
             write_failures: Arc::new(AtomicUsize::new(0)),
             connections: Arc::new(AtomicUsize::new(0)),
             counter: AtomicUsize::new(0),
-            script: Box::new(script),
-            refresh: Box::new(refresh),
+            script,
+            refresh,
         });
         let stop = Arc::new(AtomicBool::new(false));
         {
@@ -221,6 +272,8 @@ impl Mock {
         Mock {
             url: format!("http://127.0.0.1:{port}/backend-api/codex/responses"),
             seen: shared.seen.clone(),
+            model_reads: shared.model_reads.clone(),
+            catalogue,
             refreshes: shared.refreshes.clone(),
             write_failures: shared.write_failures.clone(),
             connections: shared.connections.clone(),
@@ -231,6 +284,16 @@ impl Mock {
 
     pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// How many times the mock served the model list.
+    pub fn model_reads(&self) -> usize {
+        self.model_reads.lock().unwrap().len()
+    }
+
+    /// Serves `list` (`{"models": [...]}`) from now on, under a new etag.
+    pub fn set_catalogue(&self, list: Value, etag: &str) {
+        *self.catalogue.lock().unwrap() = (list, etag.to_owned());
     }
 
     pub fn last(&self) -> Seen {
@@ -247,6 +310,126 @@ impl Drop for Mock {
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
+}
+
+fn default_refresh(_: &Seen) -> Reply {
+    Reply::json(
+        200,
+        json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new", "id_token": jwt(4_000_000_000)}),
+    )
+}
+
+/// The header that marks a Responses Lite request.
+pub const LITE: &str = "x-openai-internal-codex-responses-lite";
+
+/// The catalogue entries a client of the version in `?client_version=` may see.
+fn models_reply(s: &Seen, list: &Value) -> Reply {
+    let client = s
+        .path
+        .split("client_version=")
+        .nth(1)
+        .and_then(|v| Version::parse(v.split('&').next().unwrap_or("")));
+    let Some(client) = client else {
+        return Reply::json(400, json!({"detail": "client_version is required"}));
+    };
+    let visible: Vec<Value> = list["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| min_version(m).is_none_or(|min| min <= client))
+        .cloned()
+        .collect();
+    Reply::json(200, json!({ "models": visible }))
+}
+
+fn min_version(entry: &Value) -> Option<Version> {
+    entry["minimal_client_version"]
+        .as_str()
+        .and_then(Version::parse)
+}
+
+/// What the backend refuses before answering (upstream.md §7.3, §9): a model the announced
+/// client version is too old for (400), `-luna` on the full lane (404), on the lite lane a
+/// full-lane model, `instructions`, top-level `tools`, parallel tool calls, a missing
+/// `reasoning.context: all_turns`, hosted tools or a misplaced `additional_tools` item (400); on
+/// the full lane missing instructions or an `additional_tools` item (400).
+pub fn lane_violation(s: &Seen, catalogue: &Value) -> Option<Reply> {
+    if s.method != "POST" || !s.path.ends_with("/responses") {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(&s.body).ok()?;
+    let model = body["model"].as_str().unwrap_or("");
+    let bad = |m: &str| Some(Reply::json(400, json!({ "detail": m })));
+    let entry = catalogue["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["slug"] == model);
+    let client = s.header("version").and_then(Version::parse);
+    if let Some(min) = entry.and_then(min_version)
+        && client.is_none_or(|c| c < min)
+    {
+        return bad(&format!(
+            "The '{model}' model requires a newer version of Codex. Please upgrade to the latest app or CLI and try again."
+        ));
+    }
+    let lite = s.header(LITE) == Some("true");
+    if !lite && model.contains("-luna") {
+        return Some(Reply::json(
+            404,
+            json!({"error": {"message": format!("Model not found {model}-free-2026-11"), "type": "invalid_request_error", "code": "model_not_found"}}),
+        ));
+    }
+    let input = body["input"].as_array().cloned().unwrap_or_default();
+    let extra_tools: Vec<usize> = (0..input.len())
+        .filter(|&i| input[i]["type"] == "additional_tools")
+        .collect();
+    if !lite {
+        if body["instructions"]
+            .as_str()
+            .is_none_or(|i| i.trim().is_empty())
+        {
+            return bad("Instructions are required");
+        }
+        if !extra_tools.is_empty() {
+            return bad("additional_tools input items require Responses Lite");
+        }
+        return None;
+    }
+    if entry.is_some_and(|e| e["use_responses_lite"] == false) {
+        return bad(&format!(
+            "The '{model}' model is not available on Responses Lite."
+        ));
+    }
+    if body.get("instructions").is_some() {
+        return bad("Unsupported parameter: instructions");
+    }
+    if body.get("tools").is_some() {
+        return bad("Unsupported parameter: tools");
+    }
+    if body["parallel_tool_calls"] != false {
+        return bad(
+            "X-OpenAI-Internal-Codex-Responses-Lite requires parallel_tool_calls to be false.",
+        );
+    }
+    if body["reasoning"]["context"] != "all_turns" {
+        return bad(
+            "X-OpenAI-Internal-Codex-Responses-Lite requires reasoning.context to be all_turns.",
+        );
+    }
+    if extra_tools.len() > 1 || extra_tools.first().is_some_and(|&i| i != 0) {
+        return bad("additional_tools must be one item, first in input");
+    }
+    let hosted = extra_tools.iter().any(|&i| {
+        input[i]["tools"].as_array().is_some_and(|t| {
+            t.iter()
+                .any(|t| t["type"] != "function" && t["type"] != "namespace")
+        })
+    });
+    if hosted {
+        return bad("Hosted tools are not supported with Responses Lite.");
+    }
+    None
 }
 
 /// Writes a reply by hand, chunked and flushed per piece, so pauses are real on the wire.
@@ -527,8 +710,9 @@ pub fn text_stream(pieces: &[&str]) -> String {
     ev(
         json!({"type":"response.output_item.done","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"output_text","text":pieces.concat()}]}}),
     );
+    // Like the lite lane, the terminal event's `output` is empty: the answer is the streamed items.
     ev(
-        json!({"type":"response.completed","response":{"id":"resp_1","usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":7,"total_tokens":107}}}),
+        json!({"type":"response.completed","response":{"id":"resp_1","output":[],"usage":{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":7,"total_tokens":107}}}),
     );
     s
 }
