@@ -9,9 +9,15 @@
 //! (`/tmp/fake-codex/auth.json` needs any access token whose JWT `exp` lies in the future.)
 //!
 //! It answers `POST …/responses` with an SSE stream in the backend's grammar, `GET …/models` with
-//! three models and `POST /oauth/token` with fresh tokens. Like a tiny model, it looks at the
-//! request's `input` list (trailing `developer` messages and user messages holding only
-//! `<system-reminder>` text are skipped) and:
+//! the Codex CLI 0.171.0 model catalogue (`tests/fixtures/upstream/models-codex-0.171.0.json`,
+//! filtered by `client_version` like the real list) and `POST /oauth/token` with fresh tokens.
+//! Like the real backend it first refuses what breaks a rule (`tests/common/rules.rs`, shared with
+//! the test mock): a model newer than the `version` header, `-luna` on the full lane, a Responses
+//! Lite request with `instructions`, top-level `tools`, parallel tool calls or without
+//! `reasoning.context: all_turns`, a full-lane request without instructions. The last SSE event
+//! is a `response.completed` with an empty `output`, as on the lite lane. Like a tiny model, it
+//! looks at the request's `input` list (trailing `developer` messages and user messages holding
+//! only `<system-reminder>` text are skipped) and:
 //! * a last user message containing "CRITICAL: Respond with TEXT ONLY" (Claude Code's compaction
 //!   prompt) → `<analysis>…</analysis><summary>FAKE-SUMMARY …</summary>`;
 //! * a user message containing "three steps" starts a task; by the number of tool results since
@@ -46,8 +52,9 @@
 //! Every reply carries `x-codex-*` usage headers: a 5-hour window at `FAKE_UPSTREAM_USED_PERCENT`
 //! (default 42) and a weekly one at 20 %.
 //!
-//! Every request is logged to stderr on one line (Unix time in ms first) with the model, effort,
-//! the number of tools (and `+CronList` when offered), the types of its input items and the
+//! Every request is logged to stderr on one line (Unix time in ms first) with the model, its lane
+//! (`lite` when the Responses Lite header is set), the announced client version, effort, the
+//! number of tools (and `+CronList` when offered), the types of its input items and the
 //! `encrypted_content` of each `reasoning` item; with `FAKE_UPSTREAM_DUMP=<dir>` each request body
 //! is also saved there as `NNN-<answer>.json`. A stream the client abandons is logged with the
 //! number of events written and the seconds it lasted.
@@ -60,6 +67,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+
+#[path = "../tests/common/rules.rs"]
+mod rules;
+
+/// The model catalogue served on `/models`, as the Codex CLI 0.171.0 bundles it.
+const CATALOGUE: &str = include_str!("../tests/fixtures/upstream/models-codex-0.171.0.json");
+/// The catalogue's etag, also announced in every reply's `x-models-etag`.
+const CATALOGUE_ETAG: &str = "codex-0.171.0";
 
 /// A JWT (`alg: none`) that expires in 2096; the proxy only reads its `exp` and account claim.
 const TOKEN: &str = "eyJhbGciOiJub25lIn0.eyJleHAiOjQwMDAwMDAwMDB9.sig";
@@ -97,13 +112,19 @@ fn serve(mut request: tiny_http::Request) -> std::io::Result<()> {
         let tokens = json!({"access_token": TOKEN, "refresh_token": "rt-fake", "id_token": TOKEN, "expires_in": 3600});
         return write_json(request, 200, &tokens);
     }
+    let catalogue: Value = serde_json::from_str(CATALOGUE).unwrap_or(Value::Null);
     if method == "GET" && path.ends_with("/models") {
-        log(&format!("GET {path} -> 3 models"));
-        let model = |slug: &str| {
-            json!({"slug": slug, "context_window": 272000, "supports_reasoning_summary_parameter": true,
-                "supported_reasoning_levels": [{"effort":"low"},{"effort":"medium"},{"effort":"high"},{"effort":"xhigh"}]})
+        let version = rules::client_version_query(&url);
+        let Some(list) = rules::visible_models(&catalogue, version) else {
+            log(&format!("GET {url} -> 400 (no client_version)"));
+            return write_json(
+                request,
+                400,
+                &json!({"detail": "client_version is required"}),
+            );
         };
-        let list = json!({"models": [model("gpt-5.6-sol"), model("gpt-5.6-terra"), model("gpt-5.6-luna")]});
+        let n = list["models"].as_array().map_or(0, Vec::len);
+        log(&format!("GET {url} -> {n} models"));
         return write_json(request, 200, &list);
     }
     if method != "POST" || !path.ends_with("/responses") {
@@ -120,6 +141,20 @@ fn serve(mut request: tiny_http::Request) -> std::io::Result<()> {
             );
         }
     };
+    let lane = if header(&request, rules::LITE).as_deref() == Some("true") {
+        "lite"
+    } else {
+        "full"
+    };
+    let version = header(&request, "version").unwrap_or_else(|| "-".into());
+    let lookup = |name: &str| header(&request, name);
+    if let Some((status, refusal)) = rules::refusal(&lookup, &req, &catalogue) {
+        log(&format!(
+            "POST {path} model={} lane={lane} version={version} -> {status} {refusal}",
+            req["model"].as_str().unwrap_or("?")
+        ));
+        return write_json(request, status, &refusal);
+    }
     let input = req["input"].as_array().cloned().unwrap_or_default();
     let (plan, events) = answer(&req, &input);
     let auth = header(&request, "authorization").is_some_and(|a| a.starts_with("Bearer "));
@@ -134,7 +169,7 @@ fn serve(mut request: tiny_http::Request) -> std::io::Result<()> {
         .map(|i| i["encrypted_content"].as_str().unwrap_or("?"))
         .collect();
     log(&format!(
-        "POST {path} model={} effort={} tools={}{cron} bearer={auth} input({})=[{}] reasoning=[{}] -> {plan}",
+        "POST {path} model={} lane={lane} version={version} effort={} tools={}{cron} bearer={auth} input({})=[{}] reasoning=[{}] -> {plan}",
         req["model"].as_str().unwrap_or("?"),
         req["reasoning"]["effort"].as_str().unwrap_or("-"),
         tools(&req).len(),
@@ -615,13 +650,15 @@ fn write_json(request: tiny_http::Request, status: u16, body: &Value) -> std::io
     request.respond(response)
 }
 
-/// The backend's usage-limit headers: 5-hour window at `FAKE_UPSTREAM_USED_PERCENT`, weekly at 20 %.
+/// The model list's etag and the usage-limit headers: 5-hour window at
+/// `FAKE_UPSTREAM_USED_PERCENT`, weekly at 20 %.
 fn usage_headers() -> Vec<(&'static str, String)> {
     let used = std::env::var("FAKE_UPSTREAM_USED_PERCENT").unwrap_or_else(|_| "42".into());
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     vec![
+        ("x-models-etag", CATALOGUE_ETAG.into()),
         ("x-codex-primary-used-percent", used),
         ("x-codex-primary-window-minutes", "300".into()),
         ("x-codex-primary-reset-at", (now + 7_800).to_string()),

@@ -451,6 +451,8 @@ fn status_reports_account_backend_and_usage() {
         "5h limit: 42% used, resets 2096-10-02T07:06:40Z",
         "weekly limit: 7% used",
         "from the model list reply",
+        "models:       opus → gpt-5.6-terra (lite), sonnet → gpt-5.6-terra (lite), haiku → gpt-5.6-luna (lite)",
+        "client:       announces Codex CLI 0.171.0",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
@@ -649,6 +651,49 @@ fn secrets_never_reach_the_log_even_at_trace_level() {
             "secret {secret:?} in the log:\n{log}"
         );
     }
+}
+
+#[test]
+fn startup_shows_the_models_chosen_and_warns_about_legacy_settings() {
+    let mock = Mock::start(|_, _| Reply::sse(text_stream(&["ok"])));
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    let mut env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    env.push(("CODEX_BIG_MODEL".into(), "gpt-5.6-terra".into()));
+    let hi = json!({"model":"claude-haiku-5-5","stream":true,"messages":[{"role":"user","content":"hi"}]});
+    let log = proxy_log(&[], &env, &scratch.dir, Some(hi.clone()));
+    assert!(
+        log.contains(
+            "models (from the backend's model list, client 0.171.0): opus → gpt-6.2-sol (lite), \
+             sonnet → gpt-5.6-terra (lite, set), haiku → gpt-6-luna (lite)"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("CODEX_BIG_MODEL=gpt-5.6-terra is a legacy model; its successor is gpt-6-sol"),
+        "{log}"
+    );
+    assert!(
+        log.contains("claude-haiku-5-5 → gpt-6-luna (lite)"),
+        "{log}"
+    );
+
+    // The list cannot be read: the log says why, once, and the built-in table serves.
+    let down = Mock::scripted_models(|seen, _| {
+        if seen.path.contains("/models") {
+            Reply::json(503, json!({"detail": "models are resting"}))
+        } else {
+            Reply::sse(text_stream(&["ok"]))
+        }
+    });
+    let env = self::env(&down, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    let log = proxy_log(&[], &env, &scratch.dir, Some(hi));
+    let why = "could not read the backend's model list (the ChatGPT backend is unavailable (503): models are resting)";
+    assert_eq!(log.matches(why).count(), 1, "{log}");
+    assert!(
+        log.contains("models (from the built-in table, client 0.171.0)"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ fn ask(model: &str) -> Value {
 }
 
 fn is_lite(seen: &Seen) -> bool {
-    seen.header(LITE) == Some("true")
+    seen.header(rules::LITE) == Some("true")
 }
 
 #[test]

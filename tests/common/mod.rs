@@ -6,9 +6,11 @@
 //! model catalogue (filtered by `client_version`, with an `ETag`) on `GET …/models`, stamps every
 //! `/responses` reply with `x-models-etag`, and refuses what the real backend refuses before the
 //! script sees it: a model newer than the announced client version, `-luna` on the full lane, and
-//! a request that breaks its lane's rules (see [`lane_violation`]).
+//! a request that breaks its lane's rules (see [`rules`], shared with the fake backend).
 
 #![allow(dead_code)]
+
+pub mod rules;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,7 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use codex_claude_proxy::catalogue::Version;
 use codex_claude_proxy::{Config, Running};
 use serde_json::{Value, json};
 
@@ -319,117 +320,22 @@ fn default_refresh(_: &Seen) -> Reply {
     )
 }
 
-/// The header that marks a Responses Lite request.
-pub const LITE: &str = "x-openai-internal-codex-responses-lite";
-
 /// The catalogue entries a client of the version in `?client_version=` may see.
 fn models_reply(s: &Seen, list: &Value) -> Reply {
-    let client = s
-        .path
-        .split("client_version=")
-        .nth(1)
-        .and_then(|v| Version::parse(v.split('&').next().unwrap_or("")));
-    let Some(client) = client else {
-        return Reply::json(400, json!({"detail": "client_version is required"}));
-    };
-    let visible: Vec<Value> = list["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| min_version(m).is_none_or(|min| min <= client))
-        .cloned()
-        .collect();
-    Reply::json(200, json!({ "models": visible }))
+    match rules::visible_models(list, rules::client_version_query(&s.path)) {
+        Some(visible) => Reply::json(200, visible),
+        None => Reply::json(400, json!({"detail": "client_version is required"})),
+    }
 }
 
-fn min_version(entry: &Value) -> Option<Version> {
-    entry["minimal_client_version"]
-        .as_str()
-        .and_then(Version::parse)
-}
-
-/// What the backend refuses before answering (upstream.md §7.3, §9): a model the announced
-/// client version is too old for (400), `-luna` on the full lane (404), on the lite lane a
-/// full-lane model, `instructions`, top-level `tools`, parallel tool calls, a missing
-/// `reasoning.context: all_turns`, hosted tools or a misplaced `additional_tools` item (400); on
-/// the full lane missing instructions or an `additional_tools` item (400).
+/// The backend's refusal of a `/responses` request, if it breaks a rule ([`rules::refusal`]).
 pub fn lane_violation(s: &Seen, catalogue: &Value) -> Option<Reply> {
     if s.method != "POST" || !s.path.ends_with("/responses") {
         return None;
     }
     let body: Value = serde_json::from_slice(&s.body).ok()?;
-    let model = body["model"].as_str().unwrap_or("");
-    let bad = |m: &str| Some(Reply::json(400, json!({ "detail": m })));
-    let entry = catalogue["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["slug"] == model);
-    let client = s.header("version").and_then(Version::parse);
-    if let Some(min) = entry.and_then(min_version)
-        && client.is_none_or(|c| c < min)
-    {
-        return bad(&format!(
-            "The '{model}' model requires a newer version of Codex. Please upgrade to the latest app or CLI and try again."
-        ));
-    }
-    let lite = s.header(LITE) == Some("true");
-    if !lite && model.contains("-luna") {
-        return Some(Reply::json(
-            404,
-            json!({"error": {"message": format!("Model not found {model}-free-2026-11"), "type": "invalid_request_error", "code": "model_not_found"}}),
-        ));
-    }
-    let input = body["input"].as_array().cloned().unwrap_or_default();
-    let extra_tools: Vec<usize> = (0..input.len())
-        .filter(|&i| input[i]["type"] == "additional_tools")
-        .collect();
-    if !lite {
-        if body["instructions"]
-            .as_str()
-            .is_none_or(|i| i.trim().is_empty())
-        {
-            return bad("Instructions are required");
-        }
-        if !extra_tools.is_empty() {
-            return bad("additional_tools input items require Responses Lite");
-        }
-        return None;
-    }
-    if entry.is_some_and(|e| e["use_responses_lite"] == false) {
-        return bad(&format!(
-            "The '{model}' model is not available on Responses Lite."
-        ));
-    }
-    if body.get("instructions").is_some() {
-        return bad("Unsupported parameter: instructions");
-    }
-    if body.get("tools").is_some() {
-        return bad("Unsupported parameter: tools");
-    }
-    if body["parallel_tool_calls"] != false {
-        return bad(
-            "X-OpenAI-Internal-Codex-Responses-Lite requires parallel_tool_calls to be false.",
-        );
-    }
-    if body["reasoning"]["context"] != "all_turns" {
-        return bad(
-            "X-OpenAI-Internal-Codex-Responses-Lite requires reasoning.context to be all_turns.",
-        );
-    }
-    if extra_tools.len() > 1 || extra_tools.first().is_some_and(|&i| i != 0) {
-        return bad("additional_tools must be one item, first in input");
-    }
-    let hosted = extra_tools.iter().any(|&i| {
-        input[i]["tools"].as_array().is_some_and(|t| {
-            t.iter()
-                .any(|t| t["type"] != "function" && t["type"] != "namespace")
-        })
-    });
-    if hosted {
-        return bad("Hosted tools are not supported with Responses Lite.");
-    }
-    None
+    let header = |name: &str| s.header(name).map(str::to_owned);
+    rules::refusal(&header, &body, catalogue).map(|(status, body)| Reply::json(status, body))
 }
 
 /// Writes a reply by hand, chunked and flushed per piece, so pauses are real on the wire.
