@@ -2,27 +2,38 @@
 //!
 //! Rules (README "Auth"): the file is re-read whenever it changes on disk; the access token is
 //! refreshed when its JWT `exp` is within 60 s, or once after an upstream 401. Refresh tokens are
-//! single use and the Codex CLI may refresh too, so a refresh runs under an in-process mutex and
-//! an exclusive lock on the file, re-reads the file first, and skips the refresh when someone else
-//! already did it. The new tokens are written atomically (temp file in the same directory, 0600,
-//! fsync, rename), keeping every field this proxy does not know. Tokens are never logged.
+//! single use and the Codex CLI may refresh too, so one refresh runs at a time: other requests
+//! wait for its result (never longer than the token endpoint is given), and after a failure no
+//! new attempt is made until a backoff has passed or the file changed. Across processes the
+//! refresh takes an exclusive lock on the file, re-reads it, and skips the refresh when someone
+//! else already did it. Before the refresh token is spent, the temp file its successor goes to
+//! exists ([`tokenfile::Pending`]); if saving still fails, the new tokens are used from memory
+//! and saving is retried. Leftovers of an interrupted save are adopted at start and before each
+//! refresh. `/health` reads the state without waiting on any of this. Tokens are never logged.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Condvar, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::clock;
+use crate::config::Config;
 use crate::error::Error;
+use crate::tokenfile::{self, Pending, Stamp};
+
+pub use crate::tokenfile::write_atomic;
 
 /// The Codex CLI's public OAuth client id.
 pub const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
 /// Refresh this long before the access token expires.
 const EXPIRY_MARGIN: u64 = 60;
+/// After a failed refresh, no new attempt for this long; doubled after each further failure,
+/// up to [`MAX_BACKOFF`]. A change of the file on disk (a new login) ends the wait.
+const FIRST_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// A token that prints as `<redacted>` in logs and debug output.
 #[derive(Clone, PartialEq, Eq)]
@@ -50,31 +61,87 @@ pub struct Credentials {
     pub expires_at: Option<u64>,
 }
 
+/// The login as `/health` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// A usable token now, or one the next request can refresh.
+    pub ok: bool,
+    /// Seconds until the access token expires, when known.
+    pub expires_in: Option<u64>,
+    /// Why there is no login, or why the last refresh failed.
+    pub error: Option<String>,
+}
+
 /// The token file as last read, and what identifies that version on disk.
 struct Cached {
-    stamp: (SystemTime, u64),
+    stamp: Stamp,
     creds: Credentials,
+}
+
+/// Tokens a refresh obtained but could not save: they replace the file's content (the file's
+/// refresh token is spent) until saved, or until the file changes on disk.
+struct Unsaved {
+    doc: Value,
+    /// The version on disk they supersede.
+    over: Stamp,
+    /// A temp file of ours that already holds them (its rename failed).
+    kept: Option<PathBuf>,
+    last_try: Instant,
+}
+
+/// Whether a refresh runs, and how the last one failed.
+#[derive(Default)]
+struct RefreshState {
+    running: bool,
+    failure: Option<Failure>,
+}
+
+struct Failure {
+    error: Error,
+    /// The version of the file the refresh failed on.
+    on: Option<Stamp>,
+    retry_at: Instant,
+    attempts: u32,
 }
 
 /// Owner of the token file for this process.
 pub struct Auth {
+    /// `auth.json` as configured (it may be a symlink).
     path: PathBuf,
+    codex_home: PathBuf,
     refresh_url: String,
     agent: ureq::Agent,
+    /// Longest wait for the token endpoint, and for another process's lock on the file.
+    timeout: Duration,
     cache: Mutex<Option<Cached>>,
-    /// Held while refreshing, so concurrent requests wait and reuse the result.
-    refreshing: Mutex<()>,
+    unsaved: Mutex<Option<Unsaved>>,
+    state: Mutex<RefreshState>,
+    /// Signalled when a refresh ends.
+    finished: Condvar,
+    /// Start-up checks (permissions, leftovers), once per process.
+    checked: Once,
+}
+
+/// Locks a mutex, also after a panic elsewhere (the data stays consistent: every writer
+/// replaces whole values).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Auth {
-    /// Tokens from `codex_home/auth.json`, refreshed through `refresh_url` with `agent`.
-    pub fn new(codex_home: &Path, refresh_url: String, agent: ureq::Agent) -> Auth {
+    /// Tokens from `cfg.codex_home/auth.json`, refreshed through `cfg.refresh_url` with `agent`.
+    pub fn new(cfg: &Config, agent: ureq::Agent) -> Auth {
         Auth {
-            path: codex_home.join("auth.json"),
-            refresh_url,
+            path: cfg.codex_home.join("auth.json"),
+            codex_home: cfg.codex_home.clone(),
+            refresh_url: cfg.refresh_url.clone(),
             agent,
+            timeout: cfg.refresh_timeout,
             cache: Mutex::new(None),
-            refreshing: Mutex::new(()),
+            unsaved: Mutex::new(None),
+            state: Mutex::new(RefreshState::default()),
+            finished: Condvar::new(),
+            checked: Once::new(),
         }
     }
 
@@ -85,6 +152,7 @@ impl Auth {
 
     /// Current credentials, refreshed first if the access token is about to expire.
     pub fn credentials(&self) -> Result<Credentials, Error> {
+        self.retry_unsaved();
         let creds = self.load()?;
         if is_fresh(&creds, now()) {
             return Ok(creds);
@@ -93,7 +161,7 @@ impl Auth {
             Ok(c) => Ok(c),
             // A token inside the margin still works for a while; don't fail the request for it.
             Err(e) if creds.expires_at.is_some_and(|exp| exp > now() + 5) => {
-                log::warn!("{e}; using the current access token until it expires");
+                log::debug!("{e}; using the current access token until it expires");
                 Ok(creds)
             }
             Err(e) => Err(e),
@@ -106,16 +174,43 @@ impl Auth {
         self.refresh(&rejected.access_token)
     }
 
+    /// The login's state for `/health`: reads the file (or the cache) and the last refresh
+    /// outcome; never refreshes and never waits for a refresh.
+    pub fn health(&self) -> Health {
+        let creds = match self.load() {
+            Ok(c) => c,
+            Err(e) => {
+                return Health {
+                    ok: false,
+                    expires_in: None,
+                    error: Some(e.to_string()),
+                };
+            }
+        };
+        let failure = lock(&self.state)
+            .failure
+            .as_ref()
+            .map(|f| f.error.to_string());
+        let now = now();
+        let expired = creds.expires_at.is_some_and(|exp| exp <= now);
+        Health {
+            ok: !(expired && failure.is_some()),
+            expires_in: creds.expires_at.map(|e| e.saturating_sub(now)),
+            error: failure,
+        }
+    }
+
     /// Reads the file if it changed since the last read.
     fn load(&self) -> Result<Credentials, Error> {
-        let meta = fs::metadata(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
-        let stamp = (meta.modified().unwrap_or(UNIX_EPOCH), meta.len());
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.checked.call_once(|| self.startup_checks());
+        let stamp =
+            tokenfile::stamp(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
+        let mut cache = lock(&self.cache);
         if let Some(c) = cache.as_ref().filter(|c| c.stamp == stamp) {
             return Ok(c.creds.clone());
         }
         let creds =
-            parse_credentials(&read_json(&self.path)?).map_err(|m| missing(&self.path, &m))?;
+            parse_credentials(&self.current_doc(stamp)?).map_err(|m| missing(&self.path, &m))?;
         if cache.is_some() {
             log::info!(
                 "{} changed on disk; using the new tokens",
@@ -129,21 +224,182 @@ impl Auth {
         Ok(creds)
     }
 
-    /// Refreshes unless the file on disk no longer holds `stale`.
-    fn refresh(&self, stale: &Secret) -> Result<Credentials, Error> {
-        let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|p| p.into_inner());
-        // Cross-process: the Codex CLI or another proxy may be refreshing the same login.
-        let lock = lock_token_file(&self.path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                missing(&self.path, &e.to_string())
-            } else {
-                Error::Auth(format!("cannot lock {}: {e}", self.path.display()))
+    /// The token document: the file, unless it is the version unsaved tokens supersede.
+    fn current_doc(&self, on_disk: Stamp) -> Result<Value, Error> {
+        {
+            let mut unsaved = lock(&self.unsaved);
+            match unsaved.as_ref() {
+                Some(u) if u.over == on_disk => return Ok(u.doc.clone()),
+                Some(_) => {
+                    log::warn!(
+                        "{} changed on disk before the refreshed tokens could be saved; using the file",
+                        self.path.display()
+                    );
+                    *unsaved = None;
+                }
+                None => {}
             }
-        })?;
-        let mut doc = read_json(&self.path)?;
+        }
+        read_json(&self.path)
+    }
+
+    /// Once per process, before the first read: warn about permissions others could abuse, and
+    /// adopt what an interrupted save left (only if no other process holds the file now).
+    fn startup_checks(&self) {
+        let Ok(target) = tokenfile::resolve(&self.path) else {
+            return;
+        };
+        for warning in tokenfile::permission_warnings(&self.codex_home, &target) {
+            log::warn!("{warning}");
+        }
+        match tokenfile::open_lock(&target) {
+            Ok(file) if file.try_lock().is_ok() => self.adopt(&target),
+            Ok(_) => {}
+            // Killed before the first login was renamed into place: nothing to lock.
+            Err(_) => self.adopt(&target),
+        }
+    }
+
+    /// Adopts a leftover temp file holding newer tokens (call with the file locked).
+    fn adopt(&self, target: &Path) {
+        let valid = |doc: &Value| {
+            parse_credentials(doc).is_ok() && doc["tokens"]["refresh_token"].is_string()
+        };
+        if let Some(leftover) = tokenfile::adopt_leftover(target, &valid) {
+            let mut unsaved = lock(&self.unsaved);
+            if unsaved
+                .as_ref()
+                .is_some_and(|u| u.kept.as_ref() == Some(&leftover))
+            {
+                *unsaved = None;
+                log::info!("saved the refreshed tokens to {}", target.display());
+            } else {
+                log::warn!(
+                    "adopted newer tokens from {} (a save was interrupted)",
+                    leftover.display()
+                );
+            }
+            drop(unsaved);
+            self.invalidate();
+        }
+    }
+
+    /// Tries again to save tokens a refresh could not save, at most once a second.
+    fn retry_unsaved(&self) {
+        {
+            let unsaved = lock(&self.unsaved);
+            match unsaved.as_ref() {
+                Some(u) if u.last_try.elapsed() >= Duration::from_secs(1) => {}
+                _ => return,
+            }
+        }
+        let Ok(target) = tokenfile::resolve(&self.path) else {
+            return;
+        };
+        let Ok(file) = tokenfile::open_lock(&target) else {
+            return;
+        };
+        if file.try_lock().is_err() {
+            return; // someone is writing it; they or the next call will settle it
+        }
+        self.adopt(&target);
+        let mut unsaved = lock(&self.unsaved);
+        let Some(u) = unsaved.as_mut() else {
+            return;
+        };
+        u.last_try = Instant::now();
+        if u.kept.as_ref().is_some_and(|k| !k.exists()) {
+            u.kept = None; // gone (someone removed it): write the tokens anew
+        }
+        if u.kept.is_some() || tokenfile::stamp(&target).ok() != Some(u.over) {
+            return;
+        }
+        match Pending::create(&target, 0).and_then(|p| p.commit(&u.doc).map_err(Error::from)) {
+            Ok(()) => {
+                *unsaved = None;
+                drop(unsaved);
+                self.invalidate();
+                log::info!("saved the refreshed tokens to {}", target.display());
+            }
+            Err(e) => log::debug!("still cannot save the refreshed tokens: {e}"),
+        }
+    }
+
+    /// A refresh, unless one already runs (then its result) or the last one failed recently
+    /// (then its error).
+    fn refresh(&self, stale: &Secret) -> Result<Credentials, Error> {
+        let mut state = lock(&self.state);
+        if state.running {
+            // Someone is refreshing: wait for their result instead of spending the token again.
+            // They give up after `timeout` (plus as long again for another process's lock).
+            let (s, _) = self
+                .finished
+                .wait_timeout_while(state, self.timeout * 2 + Duration::from_secs(1), |s| {
+                    s.running
+                })
+                .unwrap_or_else(|p| p.into_inner());
+            if s.running {
+                return Err(Error::Overloaded(
+                    "the ChatGPT login is being refreshed and the token endpoint is slow; retry shortly"
+                        .into(),
+                ));
+            }
+            drop(s);
+            let creds = self.load()?;
+            if creds.access_token != *stale {
+                return Ok(creds);
+            }
+            state = lock(&self.state);
+        }
+        let on_disk = tokenfile::stamp(&self.path).ok();
+        let previous = state.failure.take();
+        if let Some(f) = &previous
+            && f.on == on_disk
+            && Instant::now() < f.retry_at
+        {
+            let wait = f.retry_at.saturating_duration_since(Instant::now());
+            let e = with_next_attempt(&f.error, wait);
+            state.failure = previous;
+            return Err(e);
+        }
+        state.running = true;
+        drop(state);
+        let running = Running(self);
+        let result = self.refresh_now(stale);
+        let mut state = lock(&self.state);
+        state.failure = match &result {
+            Ok(_) => None,
+            Err(e) => {
+                let attempts = previous.map_or(1, |p| p.attempts + 1);
+                let wait = FIRST_BACKOFF
+                    .saturating_mul(1 << (attempts - 1).min(8))
+                    .min(MAX_BACKOFF);
+                log::warn!("{}", with_next_attempt(e, wait));
+                Some(Failure {
+                    error: e.clone(),
+                    on: tokenfile::stamp(&self.path).ok(),
+                    retry_at: Instant::now() + wait,
+                    attempts,
+                })
+            }
+        };
+        drop(state);
+        drop(running);
+        result
+    }
+
+    /// The refresh itself, under the file lock: adopt leftovers, re-read, skip if someone else
+    /// refreshed, prepare the temp file, spend the refresh token, save.
+    fn refresh_now(&self, stale: &Secret) -> Result<Credentials, Error> {
+        let target =
+            tokenfile::resolve(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
+        let file = self.lock_file(&target)?;
+        self.adopt(&target);
+        let stamp = tokenfile::stamp(&target).map_err(|e| missing(&target, &e.to_string()))?;
+        let mut doc = self.current_doc(stamp)?;
         let on_disk = parse_credentials(&doc).map_err(|m| missing(&self.path, &m))?;
         if on_disk.access_token != *stale && is_fresh(&on_disk, now()) {
-            drop(lock);
+            drop(file);
             self.invalidate();
             return self.load();
         }
@@ -152,6 +408,9 @@ impl Auth {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| missing(&self.path, "it has no tokens.refresh_token"))?
             .to_owned();
+        // The successor's home exists (and has room) before the token is spent.
+        let room = serde_json::to_vec_pretty(&doc).map_or(0, |b| b.len()) + 4096;
+        let pending = Pending::create(&target, room)?;
         log::info!("refreshing the ChatGPT access token");
         let fresh = self.request_tokens(&refresh_token)?;
         let tokens = &mut doc["tokens"];
@@ -161,36 +420,84 @@ impl Auth {
             }
         }
         doc["last_refresh"] = json!(clock::rfc3339(now()));
-        write_atomic(&self.path, &doc)?;
-        drop(lock); // after the new file is in place
+        if let Err(e) = pending.commit(&doc) {
+            log::error!(
+                "{}; the new tokens are used from memory and saving is retried",
+                e.error
+            );
+            *lock(&self.unsaved) = Some(Unsaved {
+                doc,
+                over: stamp,
+                kept: e.kept,
+                last_try: Instant::now(),
+            });
+        }
+        drop(file); // releases the lock, after the new file is in place
         self.invalidate();
         self.load()
     }
 
+    /// Opens and locks the token file, waiting at most `timeout` for another process.
+    fn lock_file(&self, target: &Path) -> Result<File, Error> {
+        let file = tokenfile::open_lock(target).map_err(|e| missing(target, &e.to_string()))?;
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Overloaded(format!(
+                        "{} stayed locked by another program for {} s; retry shortly",
+                        target.display(),
+                        self.timeout.as_secs()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::Auth(format!(
+                        "cannot lock {}: {e}",
+                        target.display()
+                    )));
+                }
+            }
+        }
+    }
+
     fn request_tokens(&self, refresh_token: &str) -> Result<Value, Error> {
         let body = json!({"client_id": CLIENT_ID, "grant_type": "refresh_token", "refresh_token": refresh_token});
-        let fail = |why: String| {
+        // Refused for good: only a new login helps.
+        let refused = |why: String| {
             Error::Auth(format!(
                 "could not refresh the ChatGPT login ({why}); run `codex login` (or `codex login --device-auth` on a server) and try again"
             ))
         };
+        // The endpoint failed or is unreachable: a later attempt may work.
+        let failed =
+            |why: String| Error::Overloaded(format!("could not refresh the ChatGPT login ({why})"));
         let (status, v) = post(
             &self.agent,
             &self.refresh_url,
             "application/json",
             body.to_string().as_bytes(),
+            Some(self.timeout),
         )
-        .map_err(fail)?;
+        .map_err(failed)?;
         if status != 200 {
             let code = v["error"]["code"]
                 .as_str()
                 .or_else(|| v["error"].as_str())
                 .or_else(|| v["code"].as_str())
                 .unwrap_or("unknown error");
-            return Err(fail(format!("token endpoint answered {status}: {code}")));
+            let why = format!("token endpoint answered {status}: {code}");
+            return Err(if matches!(status, 400 | 401 | 403) {
+                refused(why)
+            } else {
+                failed(why)
+            });
         }
         if v["access_token"].as_str().is_none_or(str::is_empty) {
-            return Err(fail(
+            return Err(failed(
                 "token endpoint answered without an access_token".into(),
             ));
         }
@@ -198,22 +505,44 @@ impl Auth {
     }
 
     fn invalidate(&self) {
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *lock(&self.cache) = None;
+    }
+}
+
+/// Marks the end of a refresh, also when it panicked, and wakes the requests waiting for it.
+struct Running<'a>(&'a Auth);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).running = false;
+        self.0.finished.notify_all();
+    }
+}
+
+/// `e`, saying when the next refresh attempt will be made.
+fn with_next_attempt(e: &Error, wait: Duration) -> Error {
+    let note = |m: &str| format!("{m}; next attempt in {} s", wait.as_secs().max(1));
+    match e {
+        Error::Auth(m) => Error::Auth(note(m)),
+        Error::Overloaded(m) => Error::Overloaded(note(m)),
+        other => other.clone(),
     }
 }
 
 /// POSTs `body` to an OAuth endpoint; the status and the JSON answer (`null` when not JSON),
-/// read up to 1 MiB.
+/// read up to 1 MiB; all of it within `timeout` when given.
 pub fn post(
     agent: &ureq::Agent,
     url: &str,
     content_type: &str,
     body: &[u8],
+    timeout: Option<Duration>,
 ) -> Result<(u16, Value), String> {
-    let sent = agent
-        .post(url)
-        .header("Content-Type", content_type)
-        .send(body);
+    let mut request = agent.post(url);
+    if timeout.is_some() {
+        request = request.config().timeout_global(timeout).build();
+    }
+    let sent = request.header("Content-Type", content_type).send(body);
     let mut resp = sent.map_err(|e| format!("cannot reach {url}: {e}"))?;
     let status = resp.status().as_u16();
     let text = resp
@@ -233,7 +562,7 @@ fn missing(path: &Path, why: &str) -> Error {
 }
 
 fn read_json(path: &Path) -> Result<Value, Error> {
-    let bytes = fs::read(path).map_err(|e| missing(path, &e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| missing(path, &e.to_string()))?;
     serde_json::from_slice(&bytes).map_err(|e| missing(path, &format!("not valid JSON: {e}")))
 }
 
@@ -289,79 +618,12 @@ fn now() -> u64 {
 }
 
 /// Takes the cross-process lock that serialises writers of the token file `path` (refreshes,
-/// `login`, `logout`); it is released when the returned file is dropped. Unix: an advisory lock
-/// on the file itself (the file must exist). Windows locks are mandatory, so a lock on the token
-/// file would make every other reader fail while it is held (request threads, the Codex CLI):
-/// there the lock is on `auth.json.lock` beside it.
+/// `login`, `logout`), waiting as long as it takes; it is released when the returned file is
+/// dropped. See [`tokenfile::open_lock`].
 pub fn lock_token_file(path: &Path) -> std::io::Result<File> {
-    #[cfg(not(windows))]
-    let file = File::open(path)?;
-    #[cfg(windows)]
-    let file = {
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(".lock");
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path.with_file_name(name))?
-    };
+    let file = tokenfile::open_lock(&tokenfile::resolve(path)?)?;
     file.lock()?;
     Ok(file)
-}
-
-/// Writes `doc` next to `path` and renames it over, so a crash leaves the old or the new file,
-/// never a truncated one. The file is created 0600 and pretty-printed like the Codex CLI's.
-pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
-    let fail = |what: &str, e: std::io::Error| {
-        Error::Auth(format!("cannot save {}: {what}: {e}", path.display()))
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // Unique per process and call, so two writers never share a temp file.
-    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".auth.json.{}.{seq}.tmp", std::process::id()));
-    let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| fail("encode", e.into()))?;
-    bytes.push(b'\n');
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        replace(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail("write", e));
-    }
-    Ok(())
-}
-
-/// Renames `from` over `to`. Windows refuses while another program holds `to` open without
-/// delete sharing (a virus scanner, the search indexer, an editor): retried for up to a second.
-fn replace(from: &Path, to: &Path) -> std::io::Result<()> {
-    let mut tries = 0;
-    loop {
-        match fs::rename(from, to) {
-            Err(e)
-                if cfg!(windows)
-                    && e.kind() == std::io::ErrorKind::PermissionDenied
-                    && tries < 20 =>
-            {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -385,42 +647,5 @@ mod tests {
         assert!(!is_fresh(&c, 2_000_000_000 - 60));
         assert!(format!("{c:?}").contains("<redacted>") && !format!("{c:?}").contains(&access));
         assert!(parse_credentials(&json!({"tokens": {}})).is_err());
-    }
-
-    #[test]
-    fn atomic_write_is_private_and_complete() {
-        let dir = std::env::temp_dir().join(format!("ccp-auth-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("auth.json");
-        fs::write(&path, "{}").unwrap();
-        write_atomic(&path, &json!({"a": 1, "keep": {"x": true}})).unwrap();
-        let back: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(back, json!({"a": 1, "keep": {"x": true}}));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
-        }
-        assert_eq!(
-            fs::read_dir(&dir).unwrap().count(),
-            1,
-            "no temp file left behind"
-        );
-        // A write that cannot complete (here: the target is a directory) changes nothing.
-        let blocked = dir.join("blocked");
-        fs::create_dir(&blocked).unwrap();
-        assert!(write_atomic(&blocked, &json!({"a": 2})).is_err());
-        assert!(blocked.is_dir());
-        let back: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(back["a"], 1, "the old file is untouched");
-        assert_eq!(
-            fs::read_dir(&dir).unwrap().count(),
-            2,
-            "no temp file left behind"
-        );
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

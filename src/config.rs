@@ -78,6 +78,11 @@ pub struct Config {
     /// OAuth issuer for `login` (authorize, token and device-code endpoints).
     pub auth_url: String,
     pub log_format: LogFormat,
+    /// Extra `Host` names and `Origin`s the proxy answers (see [`crate::guard`]).
+    pub allow_hosts: Vec<String>,
+    pub allow_origins: Vec<String>,
+    /// Longest wait for the OAuth token endpoint during a refresh.
+    pub refresh_timeout: Duration,
 }
 
 pub const DEFAULT_PORT: u16 = 8082;
@@ -86,6 +91,8 @@ pub const DEFAULT_REFRESH_URL: &str = "https://auth.openai.com/oauth/token";
 pub const DEFAULT_AUTH_URL: &str = "https://auth.openai.com";
 /// A model setting with this value (the default) is chosen from the backend's model list.
 pub const AUTO_MODEL: &str = "auto";
+/// The OAuth token endpoint answers in about a second; a refresh that takes this long has failed.
+pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One row of the settings table: flag, environment variable, default, meaning.
 struct Setting {
@@ -131,6 +138,8 @@ const SETTINGS: &[Setting] = &[
     s("--idle-timeout", "PROXY_IDLE_TIMEOUT_SECS", "300", "seconds of upstream silence before giving up"),
     s("--max-body", "PROXY_MAX_BODY_MB", "32", "largest request body in MiB"),
     s("--max-connections", "PROXY_MAX_CONNECTIONS", "512", "requests served at once; more get 529"),
+    s("--allow-host", "PROXY_ALLOW_HOSTS", "", "extra Host names to answer, comma-separated (* = any)"),
+    s("--allow-origin", "PROXY_ALLOW_ORIGINS", "", "web origins allowed to call, comma-separated (* = any)"),
 ];
 
 /// The `--help` text, built from the same table the parser uses.
@@ -264,7 +273,19 @@ impl Config {
                 "json" => LogFormat::Json,
                 other => return Err(format!("--log-format: '{other}' must be text or json")),
             },
+            allow_hosts: list(&get("--allow-host")),
+            allow_origins: list(&get("--allow-origin")),
+            refresh_timeout: REFRESH_TIMEOUT,
         };
+        if let Some(bad) = cfg
+            .allow_origins
+            .iter()
+            .find(|o| !crate::guard::valid_origin(o))
+        {
+            return Err(format!(
+                "--allow-origin: '{bad}' must be an origin like https://chat.example.com (or *)"
+            ));
+        }
         if cfg.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
@@ -300,6 +321,9 @@ impl Config {
                 .unwrap_or(upstream_url)
                 .to_owned(),
             log_format: LogFormat::Text,
+            allow_hosts: Vec::new(),
+            allow_origins: Vec::new(),
+            refresh_timeout: REFRESH_TIMEOUT,
         }
     }
 
@@ -351,6 +375,15 @@ fn expand_tilde(path: &str) -> String {
         (Some(rest), Some(h)) => h.join(rest).to_string_lossy().into_owned(),
         _ => path.to_owned(),
     }
+}
+
+/// A comma-separated list, without empty entries.
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn number<T: std::str::FromStr>(v: &str, flag: &str) -> Result<T, String> {

@@ -86,7 +86,9 @@ impl Error {
     }
 
     /// Classifies a non-2xx upstream answer. `now` is the current Unix time (for `resets_at`).
+    /// Credentials echoed in the body are redacted first.
     pub fn from_upstream(status: u16, body: &str, now: u64) -> Error {
+        let body = &crate::redact::scrub(body);
         let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let err = &json["error"];
         let message = err["message"]
@@ -131,10 +133,11 @@ impl Error {
 
     /// Classifies an in-stream failure (`response.failed` or an `error` event) by its error object.
     pub fn from_stream_failure(err: &Value, now: u64) -> Error {
-        let message = err["message"]
-            .as_str()
-            .unwrap_or("the upstream response failed")
-            .to_owned();
+        let message = crate::redact::scrub(
+            err["message"]
+                .as_str()
+                .unwrap_or("the upstream response failed"),
+        );
         let code = code_of(err);
         if is_context_overflow(code, &message) {
             return Error::PromptTooLong {

@@ -302,23 +302,26 @@ trait Downstream: Sink {
     fn idle(&mut self, tr: &mut StreamTranslator) -> io::Result<()>;
 }
 
-/// Reads upstream events until the terminal one, feeding the translator.
+/// Reads upstream events until the terminal one, feeding the translator. Silence is measured
+/// between complete events, not reads: an upstream trickling bytes that never finish an event
+/// still times out, and the client still gets its pings meanwhile. Keep-alive comments do not
+/// count as events either (the Codex CLI's idle timeout ignores them too).
 fn pump<R: BufRead>(
     reader: &mut SseReader<R>,
     tr: &mut StreamTranslator,
     down: &mut dyn Downstream,
     app: &App,
 ) -> Result<(), Failure> {
-    let mut silent = std::time::Duration::ZERO;
+    let mut last_event = Instant::now();
     loop {
+        reader.set_deadline(Some(Instant::now() + app.cfg.ping_interval));
         match reader.next_event() {
             Ok(Some(ev)) if ev.comment => {
-                // A keep-alive: the upstream is alive, and the client may be owed a ping.
-                silent = std::time::Duration::ZERO;
+                // The client may be owed a ping.
                 down.idle(tr).map_err(Failure::Client)?;
             }
             Ok(Some(ev)) => {
-                silent = std::time::Duration::ZERO;
+                last_event = Instant::now();
                 let parsed = match responses::parse_event(ev.data) {
                     Ok(p) => p,
                     Err(e) => {
@@ -334,10 +337,10 @@ fn pump<R: BufRead>(
             }
             Ok(None) => return Err(Failure::Upstream(tr.truncated())),
             Err(e) if is_timeout(&e) => {
-                silent += app.cfg.ping_interval;
+                let silent = last_event.elapsed();
                 if silent >= app.cfg.idle_timeout {
                     return Err(Failure::Upstream(Error::Timeout(format!(
-                        "the ChatGPT backend sent nothing for {} s",
+                        "the ChatGPT backend sent no complete event for {} s",
                         silent.as_secs()
                     ))));
                 }
@@ -485,15 +488,15 @@ pub fn models(request: Request, app: &App) {
     respond_json(request, 200, body.to_string().into_bytes());
 }
 
-/// `GET /health`: liveness plus whether a login is available (never the token itself).
+/// `GET /health`: liveness plus whether a login is available (never the token itself). Never
+/// waits for a token refresh.
 pub fn health(request: Request, app: &App) {
-    let auth = match app.upstream.auth.credentials() {
-        Ok(c) => {
-            json!({"ok": true, "expires_in": c.expires_at.map(|e| e.saturating_sub(clock::unix_now()))})
-        }
-        Err(e) => json!({"ok": false, "error": e.to_string()}),
-    };
-    let body = json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "auth": auth, "upstream": app.cfg.upstream_url});
+    let h = app.upstream.auth.health();
+    let mut auth = json!({"ok": h.ok, "expires_in": h.expires_in});
+    if let Some(e) = h.error {
+        auth["error"] = json!(e);
+    }
+    let body = json!({"status": "ok", "service": crate::server::SERVICE, "version": env!("CARGO_PKG_VERSION"), "auth": auth, "upstream": app.cfg.upstream_url});
     respond_json(request, 200, body.to_string().into_bytes());
 }
 

@@ -40,28 +40,38 @@ const INSTALL_HINT: &str =
     "claude not found on PATH; install Claude Code: npm install -g @anthropic-ai/claude-code";
 
 /// Where the launcher's proxy logs: `codex-claude-proxy.log` in the temp directory, appended to,
-/// private to the user. Says where on stderr (before Claude Code takes the terminal); `None`
-/// (log to stderr) if it cannot be opened.
+/// private to the user. The temp directory is shared, so the file is opened without following
+/// links and must be ours ([`crate::private::open_append`]); if something else holds the name,
+/// the log goes to a private `codex-claude-proxy-<uid>` directory there instead. Says where on
+/// stderr (before Claude Code takes the terminal); `None` (log to stderr) if nothing works.
 pub fn open_log() -> Option<std::fs::File> {
-    let path = std::env::temp_dir().join("codex-claude-proxy.log");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    match opts.open(&path) {
-        Ok(f) => {
+    let tmp = std::env::temp_dir();
+    let shared = tmp.join(LOG_NAME);
+    let opened = crate::private::open_append(&shared)
+        .map(|f| (shared.clone(), f))
+        .or_else(|why| {
+            eprintln!(
+                "codex-claude-proxy: not logging to {} ({why})",
+                shared.display()
+            );
+            let owner = crate::private::euid().map_or("user".to_owned(), |u| u.to_string());
+            let dir = crate::private::private_dir(&tmp, &format!("codex-claude-proxy-{owner}"))?;
+            let path = dir.join(LOG_NAME);
+            crate::private::open_append(&path).map(|f| (path, f))
+        });
+    match opened {
+        Ok((path, f)) => {
             eprintln!("codex-claude-proxy: logging to {}", path.display());
             Some(f)
         }
         Err(e) => {
-            eprintln!(
-                "codex-claude-proxy: cannot open {} ({e}); logging to stderr",
-                path.display()
-            );
+            eprintln!("codex-claude-proxy: cannot open a log file ({e}); logging to stderr");
             None
         }
     }
 }
+
+const LOG_NAME: &str = "codex-claude-proxy.log";
 
 /// Starts (or reuses) a proxy and runs `claude` through it; returns claude's exit code.
 pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
@@ -173,7 +183,8 @@ pub fn compact_window(models: &[ModelInfo], slugs: &[&str]) -> u64 {
         .unwrap_or(FALLBACK_COMPACT_WINDOW)
 }
 
-/// The proxy answering `GET /health` on `cfg.host:cfg.port`, with its health report.
+/// The proxy answering `GET /health` on `cfg.host:cfg.port`, with its health report: only a
+/// codex-claude-proxy (by its `service` field) run by this user (or root) counts.
 pub fn find_running(cfg: &Config) -> Option<(SocketAddr, Value)> {
     if cfg.port == 0 {
         return None;
@@ -182,8 +193,15 @@ pub fn find_running(cfg: &Config) -> Option<(SocketAddr, Value)> {
         .into_iter()
         .find_map(|addr| {
             let (status, v) = local_get(addr, "/health", None)?;
-            let ours = status == 200 && v["status"] == "ok" && v["version"].is_string();
-            ours.then_some((addr, v))
+            if status != 200 || v["service"] != server::SERVICE {
+                log::warn!("something that is not a codex-claude-proxy answers on {addr}");
+                return None;
+            }
+            if let Some(uid) = crate::owner::foreign_listener(addr) {
+                log::warn!("the proxy on {addr} belongs to another user (uid {uid}); not using it");
+                return None;
+            }
+            Some((addr, v))
         })
 }
 

@@ -335,7 +335,7 @@ fn exchange(
     ]);
     let url = format!("{issuer}/oauth/token");
     let kind = "application/x-www-form-urlencoded";
-    let (status, v) = auth::post(agent, &url, kind, body.as_bytes())?;
+    let (status, v) = auth::post(agent, &url, kind, body.as_bytes(), None)?;
     if status != 200 {
         return Err(format!(
             "the token endpoint answered {status}{}",
@@ -356,7 +356,13 @@ fn exchange(
 }
 
 fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Result<(u16, Value), String> {
-    auth::post(agent, url, "application/json", body.to_string().as_bytes())
+    auth::post(
+        agent,
+        url,
+        "application/json",
+        body.to_string().as_bytes(),
+        None,
+    )
 }
 
 /// `: code (description)` from an OAuth error body; never echoes anything else of it.

@@ -16,10 +16,15 @@ use crate::error::Error;
 use crate::handler;
 use crate::upstream::{self, Upstream};
 
+/// What `GET /health` and `GET /` say in `service`, so a probe knows it found this program.
+pub const SERVICE: &str = "codex-claude-proxy";
+
 /// Shared state of a running proxy.
 pub struct App {
     pub cfg: Config,
     pub upstream: Upstream,
+    /// Which `Host`s and `Origin`s are answered ([`crate::guard`]).
+    allow: crate::guard::Allow,
     active: AtomicUsize,
     stopping: std::sync::atomic::AtomicBool,
 }
@@ -59,6 +64,7 @@ pub fn start(cfg: Config) -> io::Result<Running> {
     let agent = upstream::agent(&cfg);
     let app = Arc::new(App {
         upstream: Upstream::new(&cfg, agent),
+        allow: crate::guard::Allow::new(&cfg.allow_hosts, &cfg.allow_origins, Some(addr.ip())),
         cfg,
         active: AtomicUsize::new(0),
         stopping: std::sync::atomic::AtomicBool::new(false),
@@ -270,6 +276,16 @@ fn route(request: Request, app: &App) {
         let _ = request.respond(Response::empty(200));
         return;
     }
+    let headers: Vec<(&str, &str)> = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().as_str(), h.value.as_str()))
+        .collect();
+    if let Err(e) = crate::guard::check(method.as_str(), &headers, &app.allow) {
+        log::warn!("{method} {path} -> {} {}: {e}", e.status(), e.kind());
+        respond_error(request, &e);
+        return;
+    }
     // /usage reveals the account's usage, so it needs the key too; /health stays open for probes.
     let protected = path.starts_with("/v1/") || path == "/usage";
     if protected && let Err(e) = check_api_key(&request, app) {
@@ -290,7 +306,7 @@ fn route(request: Request, app: &App) {
         (Method::Get, "/") => respond_json(
             request,
             200,
-            br#"{"status":"ok","service":"codex-claude-proxy"}"#.to_vec(),
+            format!(r#"{{"status":"ok","service":"{SERVICE}"}}"#).into_bytes(),
         ),
         _ => {
             let err = Error::NotFound(format!("no route for {method} {path}"));

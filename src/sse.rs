@@ -8,8 +8,14 @@
 //! server sends them). An event cut off by EOF (no blank line after it) is still returned: for a
 //! proxy a truncated final event is more useful than silence, and the translator decides whether
 //! the stream was complete.
+//!
+//! Bounded: one line, and the data of one event, may not exceed `max_line` bytes; and a caller
+//! can set a deadline for the next event, after which [`SseReader::next_event`] returns a
+//! `TimedOut` error even while bytes keep trickling in (called again, it resumes where it
+//! stopped).
 
 use std::io::{self, BufRead};
+use std::time::Instant;
 
 /// One dispatched event, borrowing the parser's buffers until the next call.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,6 +36,7 @@ pub struct Event<'a> {
 pub struct SseReader<R> {
     inner: R,
     max_line: usize,
+    deadline: Option<Instant>,
     line: Vec<u8>,
     event: String,
     data: String,
@@ -38,17 +45,26 @@ pub struct SseReader<R> {
 }
 
 impl<R: BufRead> SseReader<R> {
-    /// Wraps `inner`; a line longer than `max_line` bytes is an `InvalidData` error.
+    /// Wraps `inner`; a line, or the data of one event, longer than `max_line` bytes is an
+    /// `InvalidData` error.
     pub fn new(inner: R, max_line: usize) -> Self {
         SseReader {
             inner,
             max_line,
+            deadline: None,
             line: Vec::with_capacity(1024),
             event: String::new(),
             data: String::new(),
             has_data: false,
             first_line: true,
         }
+    }
+
+    /// From now on, [`SseReader::next_event`] gives up with a `TimedOut` error once `deadline`
+    /// has passed without a complete event (checked between reads, so a blocking read may
+    /// overrun it by its own timeout). `None`: no deadline.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
     }
 
     /// The underlying reader, with whatever it still buffers.
@@ -125,6 +141,15 @@ impl<R: BufRead> SseReader<R> {
             let value = String::from_utf8_lossy(value);
             match name {
                 b"data" => {
+                    if self.data.len() + value.len() >= self.max_line {
+                        self.data.clear();
+                        self.event.clear();
+                        self.line.clear();
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("upstream sent an event larger than {} bytes", self.max_line),
+                        ));
+                    }
                     self.data.push_str(&value);
                     self.data.push('\n');
                 }
@@ -142,6 +167,12 @@ impl<R: BufRead> SseReader<R> {
     fn read_line(&mut self) -> io::Result<bool> {
         self.line.clear_if_complete();
         loop {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no complete event before the deadline",
+                ));
+            }
             let available = match self.inner.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -237,6 +268,49 @@ mod tests {
         let mut r = SseReader::new(&b"data: 0123456789\n\n"[..], 8);
         let err = r.next_event().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn overlong_event_is_an_error() {
+        // Each line is short; together they never end the event.
+        let input = b"data: 0123\ndata: 4567\ndata: 89ab\n\n";
+        let mut r = SseReader::new(&input[..], 12);
+        let err = r.next_event().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            err.to_string().contains("event larger than 12 bytes"),
+            "{err}"
+        );
+        assert_eq!(collect(b"data: 0123\ndata: 4567\n\n").len(), 1);
+    }
+
+    /// Hands out one byte per read, as an upstream trickling bytes would.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl io::Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn deadline_stops_a_trickle_and_resumes() {
+        let input = b"event: a\ndata: 1\n\n";
+        let mut r = SseReader::new(io::BufReader::with_capacity(1, OneByte(input)), 1 << 10);
+        r.set_deadline(Some(Instant::now()));
+        let err = r.next_event().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        r.set_deadline(None);
+        let ev = r.next_event().unwrap().unwrap();
+        assert_eq!((ev.event, ev.data), ("a", "1"));
     }
 
     /// A reader that hands out one byte per call and fails every other call, as a flaky socket

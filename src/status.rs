@@ -80,6 +80,12 @@ pub fn run(cfg: &Config) -> Result<ExitCode, String> {
             ));
         }
     }
+    // Logged by the proxy at start; `status` hides log lines, so it says them itself.
+    if let Ok(target) = crate::tokenfile::resolve(&path) {
+        for w in crate::tokenfile::permission_warnings(&cfg.codex_home, &target) {
+            lines.push(("warning", w));
+        }
+    }
     let now = clock::unix_now();
     let (snapshot, source) = match proxy_usage(cfg) {
         Some((addr, s)) => (Some(s), Some(UsageSource::Proxy(addr))),

@@ -19,8 +19,9 @@ use crate::catalogue::{self, Catalogue, Lane, ModelInfo, ModelSettings, Source, 
 use crate::config::Config;
 use crate::error::Error;
 
-/// Largest upstream error body we read.
+/// Largest upstream error body we read, and the longest we spend reading it.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 /// Retries after a connect error or 502/503/504, before anything was sent to the client.
 const RETRIES: u32 = 2;
 /// How long a model list is trusted when no etag change says otherwise.
@@ -176,7 +177,7 @@ impl Upstream {
         let settings = cfg.model_settings();
         let current = Catalogue::built_in(settings.clone(), cfg.client_version.clone());
         Upstream {
-            auth: Auth::new(&cfg.codex_home, cfg.refresh_url.clone(), agent.clone()),
+            auth: Auth::new(cfg, agent.clone()),
             agent,
             url: cfg.upstream_url.clone(),
             models_url: cfg.models_url(),
@@ -416,14 +417,23 @@ fn authorized<B>(req: ureq::RequestBuilder<B>, creds: &Credentials) -> ureq::Req
     .header("originator", "codex_cli_rs")
 }
 
+/// Reads (at most [`MAX_ERROR_BODY`] of) an error answer's body, for at most
+/// [`ERROR_BODY_WAIT`] however slowly it arrives, and classifies it.
 fn error_from_response(resp: ureq::http::Response<ureq::Body>) -> Error {
     let status = resp.status().as_u16();
-    let mut body = String::new();
-    let _ = resp
-        .into_body()
-        .into_reader()
-        .take(MAX_ERROR_BODY)
-        .read_to_string(&mut body);
+    let deadline = Instant::now() + ERROR_BODY_WAIT;
+    let mut reader = resp.into_body().into_reader().take(MAX_ERROR_BODY);
+    let mut body = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => body.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    let body = String::from_utf8_lossy(&body);
     Error::from_upstream(status, &body, crate::clock::unix_now())
 }
 

@@ -174,13 +174,13 @@ fn slow_clients_do_not_wedge_the_proxy() {
     // Headers promise 100 kB (large bodies are streamed to the handler); 10 bytes arrive, then nothing: it holds one request slot.
     let mut slow = TcpStream::connect(p.addr).unwrap();
     slow.write_all(
-        b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"model\":",
+        b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"model\":",
     )
     .unwrap();
     // A client stuck in its headers holds no request slot at all.
     let mut stuck = TcpStream::connect(p.addr).unwrap();
     stuck
-        .write_all(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .write_all(b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(post_messages(p.addr, &simple()).status, 200);

@@ -491,11 +491,20 @@ pub fn call(
     read_answer(&mut BufReader::new(s), Instant::now(), method == "HEAD")
 }
 
+/// Sends a request head and body. Like every real API client, a POST declares a JSON body
+/// unless `headers` name their own `Content-Type`.
 pub fn send(s: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if method == "POST"
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        req.push_str("Content-Type: application/json\r\n");
+    }
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
