@@ -231,11 +231,16 @@ fn explain(e: Error, line: &LogLine, app: &App) -> Error {
                 Some(v) => (format!("; the model needs {v} or later"), v.clone()),
                 None => (String::new(), "a current Codex release".to_owned()),
             };
+            let mapped = if models::base_id(&line.claude_model) == line.upstream_model {
+                String::new()
+            } else {
+                format!(" ({} is mapped to it)", line.claude_model)
+            };
             Error::BadRequest(format!(
-                "{} requires a newer Codex client than the {announced} this proxy announces{needs_text} \
-                 ({} was mapped to it). Set CODEX_CLIENT_VERSION (or --client-version) to {target}, \
-                 or pick another model. Backend: {m}",
-                line.upstream_model, line.claude_model
+                "{}{mapped} requires a newer Codex client than the {announced} this proxy announces\
+                 {needs_text}. Set CODEX_CLIENT_VERSION (or --client-version) to {target}, or pick \
+                 another model. Backend: {m}",
+                line.upstream_model
             ))
         }
         Error::BadRequest(m) if m.contains("not supported") && m.contains("model") => {

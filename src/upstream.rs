@@ -71,9 +71,9 @@ impl Models {
         let older = |t: Option<Instant>, d: Duration| t.is_none_or(|t| t.elapsed() >= d);
         match self.tried_at {
             None => true,
-            Some(_) if self.announced.is_some() => true,
-            Some(_) if self.read_at.is_none() => older(self.tried_at, MODELS_RETRY),
-            Some(_) => older(self.read_at, MODELS_TTL) && older(self.tried_at, MODELS_RETRY),
+            // The last attempt failed: not before the retry interval, whatever else says so.
+            Some(_) if self.read_at != self.tried_at => older(self.tried_at, MODELS_RETRY),
+            Some(_) => self.announced.is_some() || older(self.read_at, MODELS_TTL),
         }
     }
 
@@ -486,6 +486,41 @@ mod tests {
         let ua = user_agent(&Version::parse("0.171.0").unwrap());
         assert!(ua.starts_with("codex_cli_rs/0.171.0 ("), "{ua}");
         assert!(ua.contains(concat!("codex-claude-proxy/", env!("CARGO_PKG_VERSION"))));
+    }
+
+    #[test]
+    fn the_model_list_is_due_when_new_stale_or_old_but_not_right_after_a_failure() {
+        let cat = Catalogue::built_in(ModelSettings::default(), Version::DEFAULT);
+        let mut m = Models {
+            current: Arc::new(cat),
+            read_at: None,
+            tried_at: None,
+            etag: None,
+            announced: None,
+            unknown: Vec::new(),
+            fallback_logged: false,
+        };
+        assert!(m.due(), "never read");
+        let now = Instant::now();
+        (m.read_at, m.tried_at) = (Some(now), Some(now));
+        assert!(!m.due(), "fresh");
+        m.announced = Some("v2".into());
+        assert!(m.due(), "the backend announced another etag");
+        m.tried_at = Some(Instant::now());
+        assert!(!m.due(), "the read for it failed a moment ago: wait");
+        m.announced = None;
+        if let Some(long_ago) = now.checked_sub(MODELS_TTL) {
+            (m.read_at, m.tried_at) = (Some(long_ago), Some(long_ago));
+            assert!(m.due(), "an hour old");
+        }
+        assert!(
+            m.may_read_for("gpt-x") && !m.may_read_for("gpt-x"),
+            "once per name"
+        );
+        for name in ["a", "b", "c"] {
+            m.may_read_for(name);
+        }
+        assert!(!m.may_read_for("d"), "a few per window");
     }
 
     #[test]
