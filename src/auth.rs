@@ -540,10 +540,19 @@ pub fn post(
 ) -> Result<(u16, Value), String> {
     let mut request = agent.post(url);
     if timeout.is_some() {
-        request = request.config().timeout_global(timeout).build();
+        // The whole exchange within `timeout`, however the agent bounds single reads (the
+        // upstream agent's per-read bound is its ping interval, far shorter).
+        request = request
+            .config()
+            .timeout_global(timeout)
+            .timeout_per_read(None)
+            .build();
     }
     let sent = request.header("Content-Type", content_type).send(body);
-    let mut resp = sent.map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let mut resp = sent.map_err(|e| match e {
+        ureq::Error::Timeout(_) => format!("{url} did not answer in time"),
+        e => format!("cannot reach {url}: {e}"),
+    })?;
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()

@@ -609,6 +609,28 @@ fn a_token_endpoint_that_never_answers_is_given_up_on() {
 }
 
 #[test]
+fn a_token_endpoint_slower_than_the_ping_interval_still_refreshes() {
+    let mock = Mock::start_with_refresh(
+        |_, _| Reply::sse(text_stream(&["ok"])),
+        |_| {
+            Reply::json(
+                200,
+                json!({"access_token": jwt(4_000_000_000), "refresh_token": "rt-new"}),
+            )
+            .after(Duration::from_millis(800))
+        },
+    );
+    let home = CodexHome::new(expired_login());
+    let p = proxy(&mock, &home, |c| {
+        c.ping_interval = Duration::from_millis(200)
+    });
+    let a = post_messages(p.addr, &simple());
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(home.read()["tokens"]["refresh_token"], "rt-new");
+    p.stop();
+}
+
+#[test]
 fn a_symlinked_token_file_is_written_through() {
     let mock = Mock::start(|_, _| Reply::sse(text_stream(&["ok"])));
     let home = CodexHome::new(Value::Null);
