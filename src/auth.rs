@@ -393,7 +393,8 @@ impl Auth {
     fn refresh_now(&self, stale: &Secret) -> Result<Credentials, Error> {
         let target =
             tokenfile::resolve(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
-        let file = self.lock_file(&target)?;
+        let file = tokenfile::open_lock(&target).map_err(|e| missing(&target, &e.to_string()))?;
+        let file = tokenfile::lock_within(file, &target, self.timeout)?;
         self.adopt(&target);
         let stamp = tokenfile::stamp(&target).map_err(|e| missing(&target, &e.to_string()))?;
         let mut doc = self.current_doc(stamp)?;
@@ -435,33 +436,6 @@ impl Auth {
         drop(file); // releases the lock, after the new file is in place
         self.invalidate();
         self.load()
-    }
-
-    /// Opens and locks the token file, waiting at most `timeout` for another process.
-    fn lock_file(&self, target: &Path) -> Result<File, Error> {
-        let file = tokenfile::open_lock(target).map_err(|e| missing(target, &e.to_string()))?;
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(file),
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(Error::Overloaded(format!(
-                        "{} stayed locked by another program for {} s; retry shortly",
-                        target.display(),
-                        self.timeout.as_secs()
-                    )));
-                }
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(Error::Auth(format!(
-                        "cannot lock {}: {e}",
-                        target.display()
-                    )));
-                }
-            }
-        }
     }
 
     fn request_tokens(&self, refresh_token: &str) -> Result<Value, Error> {

@@ -71,6 +71,32 @@ pub fn open_lock(target: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Locks `file` (from [`open_lock`] on `target`), waiting at most `wait` for another process.
+pub fn lock_within(file: File, target: &Path, wait: std::time::Duration) -> Result<File, Error> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Overloaded(format!(
+                    "{} stayed locked by another program for {} s; retry shortly",
+                    target.display(),
+                    wait.as_secs()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(Error::Auth(format!(
+                    "cannot lock {}: {e}",
+                    target.display()
+                )));
+            }
+        }
+    }
+}
+
 /// Renames `from` over `to`. Windows refuses while another program holds `to` open without
 /// delete sharing (a virus scanner, the search indexer, an editor): retried for up to a second.
 fn replace(from: &Path, to: &Path) -> io::Result<()> {
@@ -482,6 +508,22 @@ mod tests {
         assert_eq!(read(&target), json!({"v": 4}));
         assert!(!newer.exists() && stale.exists() && junk.exists() && other.exists());
         assert_eq!(adopt_leftover(&target, &valid), None, "nothing newer now");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_held_lock_is_waited_for_within_a_bound() {
+        let dir = scratch("lock");
+        let target = dir.join("auth.json");
+        fs::write(&target, "{}").unwrap();
+        let holder = open_lock(&target).unwrap();
+        holder.lock().unwrap();
+        let wait = std::time::Duration::from_millis(100);
+        let e = lock_within(open_lock(&target).unwrap(), &target, wait).unwrap_err();
+        assert_eq!(e.status(), 529, "{e}");
+        drop(holder);
+        assert!(lock_within(open_lock(&target).unwrap(), &target, wait).is_ok());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -342,6 +342,9 @@ impl Upstream {
         let resp = authorized(self.agent.get(&self.models_url), &creds)
             .config()
             .timeout_global(Some(MODELS_TIMEOUT))
+            // With a global bound, ureq reports the header wait as `Global`, so `PatientHeaders`
+            // would keep the agent's per-read bound (the ping interval) and cut a slow answer.
+            .timeout_per_read(None)
             .build()
             .header("Accept", "application/json")
             .call()

@@ -700,6 +700,26 @@ fn a_trickling_upstream_times_out_and_the_client_gets_pings_meanwhile() {
 }
 
 #[test]
+fn a_model_list_slower_than_the_ping_interval_is_still_read() {
+    let mock = Mock::scripted_models(|seen, _| {
+        if seen.method == "GET" {
+            Reply::json(200, json!({"models": [{"slug": "gpt-slow"}]}))
+                .after(Duration::from_millis(800))
+        } else {
+            Reply::sse(text_stream(&["ok"]))
+        }
+    });
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |c| {
+        c.ping_interval = Duration::from_millis(200)
+    });
+    let a = call(p.addr, "GET", "/v1/models", &[], b"");
+    assert_eq!(a.status, 200);
+    assert!(a.text().contains("gpt-slow"), "{}", a.text());
+    p.stop();
+}
+
+#[test]
 fn tokens_echoed_in_upstream_errors_are_redacted() {
     let token = jwt(4_000_000_000);
     let echoed = format!("invalid header Authorization: Bearer {token} (rejected)");
