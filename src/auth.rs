@@ -329,7 +329,7 @@ impl Auth {
     /// (then its error).
     fn refresh(&self, stale: &Secret) -> Result<Credentials, Error> {
         let mut state = lock(&self.state);
-        if state.running {
+        while state.running {
             // Someone is refreshing: wait for their result instead of spending the token again.
             // They give up after `timeout` (plus as long again for another process's lock).
             let (s, _) = self
@@ -370,7 +370,10 @@ impl Auth {
         state.failure = match &result {
             Ok(_) => None,
             Err(e) => {
-                let attempts = previous.map_or(1, |p| p.attempts + 1);
+                // Consecutive failures on the same login; a new login starts over.
+                let attempts = previous
+                    .filter(|p| p.on == on_disk)
+                    .map_or(1, |p| p.attempts + 1);
                 let wait = FIRST_BACKOFF
                     .saturating_mul(1 << (attempts - 1).min(8))
                     .min(MAX_BACKOFF);
