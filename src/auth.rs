@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::clock;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, LOGIN_ADVICE};
 use crate::tokenfile::{self, Pending, Stamp};
 
 pub use crate::tokenfile::write_atomic;
@@ -446,7 +446,7 @@ impl Auth {
         // Refused for good: only a new login helps.
         let refused = |why: String| {
             Error::Auth(format!(
-                "could not refresh the ChatGPT login ({why}); run `codex login` (or `codex login --device-auth` on a server) and try again"
+                "could not refresh the ChatGPT login ({why}); {LOGIN_ADVICE}"
             ))
         };
         // The endpoint failed or is unreachable: a later attempt may work.
@@ -542,7 +542,7 @@ pub fn post(
 
 fn missing(path: &Path, why: &str) -> Error {
     Error::Auth(format!(
-        "no usable ChatGPT login in {} ({why}); run `codex login` first (or set CODEX_HOME)",
+        "no usable ChatGPT login in {} ({why}); {LOGIN_ADVICE}, or set CODEX_HOME to the directory holding auth.json",
         path.display()
     ))
 }

@@ -6,6 +6,11 @@ use std::fmt;
 
 use serde_json::Value;
 
+/// What to do about a missing, expired or revoked ChatGPT login: the one sentence every message
+/// (proxy errors, `status`, the launcher) uses.
+pub const LOGIN_ADVICE: &str = "sign in with `codex-claude-proxy login` or `codex login` \
+     (add `--device-auth` on a machine without a browser)";
+
 /// Everything that can go wrong while serving a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -68,6 +73,24 @@ impl Error {
         }
     }
 
+    /// Whether retrying the same request can succeed: the `x-should-retry` header, which makes
+    /// Claude Code (and the SDKs) give up at once on errors only the user can fix (a login, a
+    /// setting, the request itself) instead of retrying them for minutes.
+    pub fn should_retry(&self) -> bool {
+        match self {
+            Error::BadRequest(_)
+            | Error::PromptTooLong { .. }
+            | Error::Auth(_)
+            | Error::Permission(_)
+            | Error::NotFound(_)
+            | Error::TooLarge(_) => false,
+            Error::RateLimited { .. }
+            | Error::Overloaded(_)
+            | Error::Timeout(_)
+            | Error::Upstream { .. } => true,
+        }
+    }
+
     /// Seconds for a `retry-after` header, when the client should wait before retrying.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
@@ -107,7 +130,7 @@ impl Error {
         match status {
             400 | 404 | 409 | 413 | 422 => Error::BadRequest(message),
             401 => Error::Auth(format!(
-                "the ChatGPT backend rejected the access token ({message}); run `codex login` and try again"
+                "the ChatGPT backend rejected the access token ({message}); {LOGIN_ADVICE}"
             )),
             403 => Error::Permission(format!(
                 "the ChatGPT backend refused the request: {message}"

@@ -117,7 +117,7 @@ fn browser_flow(opts: &LoginOptions, agent: &ureq::Agent) -> Result<(), String> 
     (opts.say)("Open this URL in a browser to sign in with your ChatGPT account:");
     (opts.say)(&url);
     (opts.say)(&format!(
-        "Waiting for the sign-in (up to {}); on a machine without a browser use `login --device-auth`.",
+        "Waiting for the sign-in (up to {}); on a machine without a browser use `codex-claude-proxy login --device-auth`.",
         minutes(opts.timeout)
     ));
     if opts.open_browser {
@@ -200,7 +200,7 @@ fn bind(ports: &[u16]) -> Result<tiny_http::Server, String> {
     }
     Err(format!(
         "cannot listen for the sign-in callback ({why}); is another login running? \
-         `login --device-auth` needs no local port"
+         `codex-claude-proxy login --device-auth` needs no local port"
     ))
 }
 
@@ -305,7 +305,7 @@ fn device_flow(opts: &LoginOptions, agent: &ureq::Agent) -> Result<Tokens, Strin
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(format!(
-                        "the code was not entered within {}; run `login --device-auth` again",
+                        "the code was not entered within {}; run `codex-claude-proxy login --device-auth` again",
                         minutes(opts.timeout)
                     ));
                 }

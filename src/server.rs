@@ -386,7 +386,8 @@ pub fn respond_json(request: Request, status: u16, body: Vec<u8>) {
     let _ = request.respond(resp);
 }
 
-/// Sends an error as an Anthropic error body with its status (and `retry-after`).
+/// Sends an error as an Anthropic error body with its status, `x-should-retry` and (when known)
+/// `retry-after`.
 pub fn respond_error(request: Request, err: &Error) {
     let mut resp = Response::from_data(err.to_json()).with_status_code(err.status());
     let request_id = handler::new_id("req_");
@@ -396,17 +397,16 @@ pub fn respond_error(request: Request, err: &Error) {
         header("request-id", &request_id),
         err.retry_after()
             .and_then(|s| header("retry-after", &s.to_string())),
+        // Claude Code and the SDKs obey it: no minutes of retries for what a retry cannot fix.
+        header(
+            "x-should-retry",
+            if err.should_retry() { "true" } else { "false" },
+        ),
     ]
     .into_iter()
     .flatten()
     {
         resp.add_header(h);
-    }
-    if err.status() == 529 || err.status() >= 500 {
-        // Tell the Anthropic SDKs this is worth retrying.
-        if let Some(h) = header("x-should-retry", "true") {
-            resp.add_header(h);
-        }
     }
     let _ = request.respond(resp);
 }

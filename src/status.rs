@@ -17,8 +17,6 @@ use crate::launcher;
 use crate::upstream::{self, Upstream};
 use crate::usage::{self, Snapshot};
 
-const LOGIN_HINT: &str = "run `codex login` (or `codex-claude-proxy login`)";
-
 /// What `auth.json` says about the login (no secrets).
 #[derive(Debug, Default, PartialEq)]
 struct Login {
@@ -46,7 +44,10 @@ pub fn run(cfg: &Config) -> Result<ExitCode, String> {
         Err(why) => {
             healthy = false;
             lines.push(("login file", path.display().to_string()));
-            lines.push(("login", format!("none: {why}; {LOGIN_HINT}")));
+            lines.push((
+                "login",
+                format!("none: {why}; {}", crate::error::LOGIN_ADVICE),
+            ));
             lines.push(("backend", "not checked (no login)".into()));
         }
         Ok(_) => {

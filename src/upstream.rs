@@ -9,7 +9,7 @@ use std::io::Read;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
 };
@@ -95,6 +95,11 @@ pub type Stream = ureq::Body;
 /// Builds the shared agent. `per_read` bounds each read of the stream: the proxy wakes up that
 /// often to send pings and notice a silent upstream; it never caps the stream's total length.
 pub fn agent(cfg: &Config) -> ureq::Agent {
+    agent_with(cfg, DefaultResolver::default())
+}
+
+/// [`agent`] with another name resolver (tests inject failing lookups through it).
+pub fn agent_with(cfg: &Config, resolver: impl Resolver) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(cfg.connect_timeout))
@@ -110,7 +115,31 @@ pub fn agent(cfg: &Config) -> ureq::Agent {
         .output_buffer_size(32 * 1024)
         .build();
     let connector = DefaultConnector::new().chain(PatientHeaders);
-    ureq::Agent::with_parts(config, connector, DefaultResolver::default())
+    ureq::Agent::with_parts(config, connector, Lookup(resolver))
+}
+
+/// Makes a failed name lookup recognisable: std reports it as a plain I/O error ("failed to
+/// lookup address information: …") that looks like any other, and ureq passes it on as such.
+/// Every I/O error from the resolver is a lookup failure, so this layer names it
+/// `HostNotFound`, which [`transport_error`] retries like a refused connection.
+#[derive(Debug)]
+struct Lookup<R>(R);
+
+impl<R: Resolver> Resolver for Lookup<R> {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        match self.0.resolve(uri, config, timeout) {
+            Err(ureq::Error::Io(e)) => {
+                log::debug!("name lookup for {uri} failed: {e}");
+                Err(ureq::Error::HostNotFound)
+            }
+            other => other,
+        }
+    }
 }
 
 /// ureq applies `timeout_per_read` to every read, including the wait for response headers, so a
@@ -440,9 +469,10 @@ fn error_from_response(resp: ureq::http::Response<ureq::Body>) -> Error {
     Error::from_upstream(status, &body, crate::clock::unix_now())
 }
 
-/// Maps a transport failure; failing to connect (refused, unresolvable, timed out) is
-/// `Overloaded` (retried, then 529 to the client).
+/// Maps a transport failure; failing to connect (refused, unresolvable, no route, timed out)
+/// is `Overloaded` (retried, then 529 to the client).
 pub fn transport_error(e: ureq::Error) -> Error {
+    use std::io::ErrorKind::*;
     match e {
         ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => {
             Error::Overloaded(format!("cannot reach the ChatGPT backend: {e}"))
@@ -450,10 +480,19 @@ pub fn transport_error(e: ureq::Error) -> Error {
         ureq::Error::Timeout(t) => {
             Error::Timeout(format!("the ChatGPT backend did not answer in time ({t})"))
         }
-        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+        ureq::Error::HostNotFound => Error::Overloaded(
+            "cannot reach the ChatGPT backend: its host name does not resolve (DNS or network down?)"
+                .into(),
+        ),
+        ureq::Error::ConnectionFailed => {
             Error::Overloaded(format!("cannot reach the ChatGPT backend: {e}"))
         }
-        ureq::Error::Io(ref io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+        ureq::Error::Io(ref io)
+            if matches!(
+                io.kind(),
+                ConnectionRefused | HostUnreachable | NetworkUnreachable | NetworkDown
+            ) =>
+        {
             Error::Overloaded(format!("cannot reach the ChatGPT backend: {e}"))
         }
         other => Error::Upstream {
@@ -482,6 +521,52 @@ mod tests {
             let b = backoff(attempt).as_millis() as u64;
             assert!(b >= base * 3 / 4 && b <= base * 5 / 4, "{attempt}: {b}");
         }
+    }
+
+    /// Fails every lookup the way std's resolver does (a plain I/O error), counting the calls.
+    #[derive(Debug, Default)]
+    struct NoDns(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Resolver for NoDns {
+        fn resolve(
+            &self,
+            _: &ureq::http::Uri,
+            _: &ureq::config::Config,
+            _: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(ureq::Error::Io(std::io::Error::other(
+                "failed to lookup address information: Name or service not known",
+            )))
+        }
+    }
+
+    #[test]
+    fn failed_lookup_is_retried_then_overloaded() {
+        let dir = std::env::temp_dir().join(format!("ccp-dns-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let token = crate::auth::unsigned_jwt(&serde_json::json!({"exp": 4_000_000_000u64}));
+        let doc = serde_json::json!({"tokens": {"access_token": token, "refresh_token": "r"}});
+        std::fs::write(dir.join("auth.json"), doc.to_string()).unwrap();
+        let cfg = Config::for_test("https://backend.invalid/backend-api/codex/responses", dir);
+        let lookups = NoDns::default();
+        let calls = std::sync::Arc::clone(&lookups.0);
+        let up = Upstream::new(&cfg, agent_with(&cfg, lookups));
+        let err = up.send(b"{}", "s", Lane::Full).unwrap_err();
+        assert_eq!(
+            (err.status(), err.kind()),
+            (529, "overloaded_error"),
+            "{err}"
+        );
+        assert!(
+            err.should_retry() && err.to_string().contains("does not resolve"),
+            "{err}"
+        );
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            1 + RETRIES as usize
+        );
+        std::fs::remove_dir_all(&cfg.codex_home).unwrap();
     }
 
     #[test]

@@ -806,3 +806,135 @@ fn models_list_maps_claude_ids_and_lists_the_account_models() {
     assert_eq!(mock.last().json()["model"], "gpt-5.5");
     p.stop();
 }
+
+/// Every error answer says whether a retry can help (`x-should-retry`), so Claude Code gives up
+/// at once on what only the user can fix instead of retrying it for minutes.
+#[test]
+fn every_error_says_whether_a_retry_can_help() {
+    let upstream =
+        |status: u16, body: Value| Mock::start(move |_, _| Reply::json(status, body.clone()));
+    let file = |name: &str| -> Value {
+        serde_json::from_slice(&fixture(&format!("upstream/{name}.json"))).unwrap()
+    };
+    let ok = Mock::start(|_, _| Reply::sse(text_stream(&["ok"])));
+    let revoked = Mock::start_with_refresh(
+        |_, _| Reply::sse(text_stream(&["ok"])),
+        |_| Reply::json(400, json!({"error":{"code":"refresh_token_invalidated"}})),
+    );
+    let too_old = json!({"detail": "The 'gpt-6-sol' model requires a newer version of Codex. \
+        Please upgrade to the latest app or CLI and try again."});
+    let valid = CodexHome::valid;
+    let check = |what: &str, a: &Answer, status: u16, retry: &str| {
+        assert_eq!(a.status, status, "{what}: {}", a.text());
+        assert_eq!(a.header("x-should-retry"), Some(retry), "{what}");
+        assert_eq!(a.json()["type"], "error", "{what}");
+    };
+    // (what, backend, login, status, x-should-retry) for a plain request.
+    let cases = [
+        ("no login", &ok, CodexHome::new(Value::Null), 401, "false"),
+        (
+            "refresh token revoked",
+            &revoked,
+            expired_home(),
+            401,
+            "false",
+        ),
+        (
+            "backend rejects the token",
+            &upstream(401, json!({"error":{"code":"token_expired"}})),
+            valid(),
+            401,
+            "false",
+        ),
+        (
+            "model not offered",
+            &upstream(400, file("error_400_model_not_supported")),
+            valid(),
+            400,
+            "false",
+        ),
+        (
+            "client too old",
+            &upstream(400, too_old),
+            valid(),
+            400,
+            "false",
+        ),
+        (
+            "prompt too long",
+            &upstream(400, file("error_400_context_length_exceeded")),
+            valid(),
+            400,
+            "false",
+        ),
+        (
+            "backend refuses",
+            &upstream(403, json!({"detail":"no"})),
+            valid(),
+            403,
+            "false",
+        ),
+        (
+            "usage limit",
+            &upstream(429, file("error_429_usage_limit_reached")),
+            valid(),
+            429,
+            "true",
+        ),
+        (
+            "backend error",
+            &upstream(500, json!({"detail":"boom"})),
+            valid(),
+            500,
+            "true",
+        ),
+        (
+            "backend down",
+            &upstream(503, json!({"detail":"down"})),
+            valid(),
+            529,
+            "true",
+        ),
+    ];
+    for (what, mock, home, status, retry) in cases {
+        let p = proxy(mock, &home, |_| {});
+        let a = post_messages(p.addr, &simple());
+        check(what, &a, status, retry);
+        if status == 429 {
+            assert!(
+                a.header("retry-after").is_some(),
+                "{what} keeps retry-after"
+            );
+        }
+        p.stop();
+    }
+    // Errors of the proxy's own making.
+    let home = valid();
+    let p = proxy(&ok, &home, |c| {
+        c.api_key = Some("k".into());
+        c.max_body_bytes = 1000;
+    });
+    let key = [("x-api-key", "k")];
+    let body = simple().to_string();
+    let a = call(p.addr, "POST", "/v1/messages", &[], body.as_bytes());
+    check("wrong proxy key", &a, 401, "false");
+    let a = call(p.addr, "POST", "/v1/messages", &key, b"{");
+    check("malformed request", &a, 400, "false");
+    let a = call(p.addr, "POST", "/v1/nothing", &key, b"");
+    check("unknown route", &a, 404, "false");
+    let a = call(p.addr, "POST", "/v1/messages", &key, &[b' '; 5000]);
+    check("body too large", &a, 413, "false");
+    p.stop();
+    // A backend that does not answer in time: worth a retry.
+    let late = Mock::start(|_, _| Reply::sse(text_stream(&["late"])).after(Duration::from_secs(2)));
+    let p = proxy(&late, &home, |c| {
+        c.first_byte_timeout = Duration::from_millis(300)
+    });
+    check(
+        "first-byte timeout",
+        &post_messages(p.addr, &simple()),
+        504,
+        "true",
+    );
+    p.stop();
+}
