@@ -204,7 +204,7 @@ impl Auth {
     fn load(&self) -> Result<Credentials, Error> {
         self.checked.call_once(|| self.startup_checks());
         let stamp =
-            tokenfile::stamp(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
+            tokenfile::stamp(&self.path).map_err(|e| unreadable(&self.path, &e))?;
         let mut cache = lock(&self.cache);
         if let Some(c) = cache.as_ref().filter(|c| c.stamp == stamp) {
             return Ok(c.creds.clone());
@@ -395,11 +395,11 @@ impl Auth {
     /// refreshed, prepare the temp file, spend the refresh token, save.
     fn refresh_now(&self, stale: &Secret) -> Result<Credentials, Error> {
         let target =
-            tokenfile::resolve(&self.path).map_err(|e| missing(&self.path, &e.to_string()))?;
-        let file = tokenfile::open_lock(&target).map_err(|e| missing(&target, &e.to_string()))?;
+            tokenfile::resolve(&self.path).map_err(|e| unreadable(&self.path, &e))?;
+        let file = tokenfile::open_lock(&target).map_err(|e| unreadable(&target, &e))?;
         let file = tokenfile::lock_within(file, &target, self.timeout)?;
         self.adopt(&target);
-        let stamp = tokenfile::stamp(&target).map_err(|e| missing(&target, &e.to_string()))?;
+        let stamp = tokenfile::stamp(&target).map_err(|e| unreadable(&target, &e))?;
         let mut doc = self.current_doc(stamp)?;
         let on_disk = parse_credentials(&doc).map_err(|m| missing(&self.path, &m))?;
         if on_disk.access_token != *stale && is_fresh(&on_disk, now()) {
@@ -547,8 +547,54 @@ fn missing(path: &Path, why: &str) -> Error {
     ))
 }
 
+/// The token file cannot be opened: a permission problem says so (signing in again would not
+/// help), anything else is a missing login.
+fn unreadable(path: &Path, e: &std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        Error::Auth(permission_problem(path))
+    } else {
+        missing(path, &e.to_string())
+    }
+}
+
+/// Why this process may not read `path`, and the fix: whose file (or directory) it is, which user
+/// the proxy runs as, and how to run it as the owner.
+pub fn permission_problem(path: &Path) -> String {
+    let mut why = format!("permission denied reading {}", path.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // The file itself, or the first directory above it this process can look at (a private
+        // directory hides its files).
+        if let Some((p, meta)) = path
+            .ancestors()
+            .find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m)))
+        {
+            let me = running_uid().map_or("another user".to_owned(), |u| format!("uid {u}"));
+            why.push_str(&format!(
+                ": the proxy runs as {me}, and {} belongs to uid {} (mode {:04o})",
+                p.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            ));
+        }
+    }
+    why.push_str(
+        ". Run the proxy as the user who signed in (Docker: `docker run --user \"$(id -u):$(id -g)\" …`), \
+         or give it a CODEX_HOME it may read and write",
+    );
+    why
+}
+
+/// The effective uid of this process, from the owner of `/proc/self` (Linux; no `unsafe`).
+#[cfg(unix)]
+fn running_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
 fn read_json(path: &Path) -> Result<Value, Error> {
-    let bytes = std::fs::read(path).map_err(|e| missing(path, &e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| unreadable(path, &e))?;
     serde_json::from_slice(&bytes).map_err(|e| missing(path, &format!("not valid JSON: {e}")))
 }
 

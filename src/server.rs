@@ -135,8 +135,8 @@ pub fn announce(running: &Running) {
         running.addr
     );
     log::info!(
-        "use it with: ANTHROPIC_BASE_URL=http://{} ANTHROPIC_AUTH_TOKEN=sk-proxy claude",
-        running.addr
+        "use it with: {}",
+        client_hint(running.addr, app.cfg.api_key.is_some())
     );
     if !running.addr.ip().is_loopback() && app.cfg.api_key.is_none() {
         log::warn!(
@@ -169,6 +169,26 @@ pub fn announce(running: &Running) {
                 log::warn!("{w}");
             }
         });
+}
+
+/// The command line that points Claude Code at this proxy. With an API key the token is the
+/// key, named by its variable: the key itself is never printed.
+fn client_hint(addr: SocketAddr, has_key: bool) -> String {
+    // A wildcard bind is reachable on loopback; "http://0.0.0.0:…" is not an address to call.
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    let url = SocketAddr::new(ip, addr.port());
+    if has_key {
+        format!(
+            "ANTHROPIC_BASE_URL=http://{url} ANTHROPIC_AUTH_TOKEN=\"$PROXY_API_KEY\" claude \
+             (with PROXY_API_KEY set to this proxy's key in that shell)"
+        )
+    } else {
+        format!("ANTHROPIC_BASE_URL=http://{url} ANTHROPIC_AUTH_TOKEN=sk-proxy claude")
+    }
 }
 
 fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {

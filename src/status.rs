@@ -44,10 +44,7 @@ pub fn run(cfg: &Config) -> Result<ExitCode, String> {
         Err(why) => {
             healthy = false;
             lines.push(("login file", path.display().to_string()));
-            lines.push((
-                "login",
-                format!("none: {why}; {}", crate::error::LOGIN_ADVICE),
-            ));
+            lines.push(("login", format!("none: {why}")));
             lines.push(("backend", "not checked (no login)".into()));
         }
         Ok(_) => {
@@ -142,13 +139,18 @@ fn proxy_usage(cfg: &Config) -> Option<(std::net::SocketAddr, Snapshot)> {
 
 /// Parses the token file without refreshing anything.
 fn read_login(path: &Path) -> Result<Login, String> {
+    use crate::error::LOGIN_ADVICE;
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
-        _ => format!("cannot read {}: {e}", path.display()),
+        std::io::ErrorKind::NotFound => {
+            format!("{} does not exist; {LOGIN_ADVICE}", path.display())
+        }
+        std::io::ErrorKind::PermissionDenied => crate::auth::permission_problem(path),
+        _ => format!("cannot read {}: {e}; {LOGIN_ADVICE}", path.display()),
     })?;
     let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
-    login_from(&doc).ok_or_else(|| format!("{} holds no ChatGPT tokens", path.display()))
+        .map_err(|e| format!("{} is not valid JSON: {e}; {LOGIN_ADVICE}", path.display()))?;
+    login_from(&doc)
+        .ok_or_else(|| format!("{} holds no ChatGPT tokens; {LOGIN_ADVICE}", path.display()))
 }
 
 fn login_from(doc: &Value) -> Option<Login> {

@@ -7,7 +7,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -527,6 +527,104 @@ fn status_without_login_fails_with_a_hint() {
     assert!(mock.requests().is_empty());
 }
 
+/// Starts the binary (`status`, or the proxy if `serve`) unable to read the login as a user
+/// would be: as root, it runs as uid 65534 and the login directory is private (mode 0700, the
+/// Docker-without-`--user` case); otherwise `auth.json` has mode 000. Returns what it printed
+/// and, for the proxy, its answer to a request.
+fn run_without_read_access(
+    home: &CodexHome,
+    scratch: &Path,
+    serve: bool,
+) -> (String, Option<Answer>) {
+    let mock = backend();
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    let mut cmd = if root {
+        std::fs::set_permissions(&home.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        std::fs::set_permissions(home.auth_path(), std::fs::Permissions::from_mode(0)).unwrap();
+        Command::new(BIN)
+    };
+    let err_path = scratch.join("perm.stderr");
+    let out_path = scratch.join("perm.stdout");
+    let mut child = cmd
+        .args(if serve {
+            vec!["--port", "0"]
+        } else {
+            vec!["status"]
+        })
+        .env_clear()
+        .envs(env(&mock, home, scratch, "/usr/bin:/bin", 0))
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut answer = None;
+    if serve {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr: std::net::SocketAddr = loop {
+            let log = std::fs::read_to_string(&err_path).unwrap_or_default();
+            if let Some(a) = log.split("listening on http://").nth(1) {
+                break a.split_whitespace().next().unwrap().parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no listening line: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let body =
+            json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]});
+        answer = Some(post_messages(addr, &body));
+        let _ = child.kill();
+    }
+    child.wait().unwrap();
+    assert!(mock.requests().is_empty());
+    let printed =
+        std::fs::read_to_string(&out_path).unwrap() + &std::fs::read_to_string(&err_path).unwrap();
+    (printed, answer)
+}
+
+#[test]
+fn unreadable_login_is_reported_as_a_permission_problem() {
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    let says_what_to_do = |text: &str| {
+        assert!(
+            text.contains(&format!(
+                "permission denied reading {}",
+                home.auth_path().display()
+            )),
+            "{text}"
+        );
+        if root {
+            let whose = format!(
+                "the proxy runs as uid 65534, and {} belongs to uid 0 (mode 0700)",
+                home.dir.display()
+            );
+            assert!(text.contains(&whose), "{text}");
+        } else {
+            assert!(text.contains("(mode 0000)"), "{text}");
+        }
+        assert!(
+            text.contains(r#"docker run --user "$(id -u):$(id -g)""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("codex login"),
+            "signing in again would not help: {text}"
+        );
+    };
+    let (printed, _) = run_without_read_access(&home, &scratch.dir, false);
+    says_what_to_do(&printed);
+    let (printed, answer) = run_without_read_access(&home, &scratch.dir, true);
+    says_what_to_do(&printed);
+    let a = answer.unwrap();
+    assert_eq!((a.status, a.header("x-should-retry")), (401, Some("false")));
+    says_what_to_do(a.json()["error"]["message"].as_str().unwrap());
+}
+
 #[test]
 fn json_log_format_gives_one_object_per_line() {
     let mock = backend();
@@ -715,6 +813,34 @@ fn exposed_address_without_a_key_warns_loudly() {
     assert!(
         log.contains("listening on http://127.0.0.1:"),
         "loopback by default: {log}"
+    );
+}
+
+#[test]
+fn startup_hint_works_with_an_api_key_and_never_shows_it() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    let env = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", 0);
+    let log = proxy_log(&["--api-key", "k-9f8e7d"], &env, &scratch.dir, None);
+    let hint = log
+        .lines()
+        .find(|l| l.contains("use it with:"))
+        .unwrap_or_else(|| panic!("no hint: {log}"));
+    assert!(
+        hint.contains(r#"ANTHROPIC_AUTH_TOKEN="$PROXY_API_KEY" claude"#),
+        "{hint}"
+    );
+    assert!(
+        !log.contains("k-9f8e7d") && !log.contains("sk-proxy"),
+        "{log}"
+    );
+    // Without a key any token works; on a wildcard address the hint names loopback.
+    let log = proxy_log(&["--host", "0.0.0.0"], &env, &scratch.dir, None);
+    assert!(
+        log.contains("use it with: ANTHROPIC_BASE_URL=http://127.0.0.1:")
+            && log.contains("ANTHROPIC_AUTH_TOKEN=sk-proxy claude"),
+        "{log}"
     );
 }
 
