@@ -203,8 +203,7 @@ impl Auth {
     /// Reads the file if it changed since the last read.
     fn load(&self) -> Result<Credentials, Error> {
         self.checked.call_once(|| self.startup_checks());
-        let stamp =
-            tokenfile::stamp(&self.path).map_err(|e| unreadable(&self.path, &e))?;
+        let stamp = tokenfile::stamp(&self.path).map_err(|e| unreadable(&self.path, &e))?;
         let mut cache = lock(&self.cache);
         if let Some(c) = cache.as_ref().filter(|c| c.stamp == stamp) {
             return Ok(c.creds.clone());
@@ -394,8 +393,7 @@ impl Auth {
     /// The refresh itself, under the file lock: adopt leftovers, re-read, skip if someone else
     /// refreshed, prepare the temp file, spend the refresh token, save.
     fn refresh_now(&self, stale: &Secret) -> Result<Credentials, Error> {
-        let target =
-            tokenfile::resolve(&self.path).map_err(|e| unreadable(&self.path, &e))?;
+        let target = tokenfile::resolve(&self.path).map_err(|e| unreadable(&self.path, &e))?;
         let file = tokenfile::open_lock(&target).map_err(|e| unreadable(&target, &e))?;
         let file = tokenfile::lock_within(file, &target, self.timeout)?;
         self.adopt(&target);

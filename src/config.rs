@@ -83,6 +83,9 @@ pub struct Config {
     pub allow_origins: Vec<String>,
     /// Longest wait for the OAuth token endpoint during a refresh.
     pub refresh_timeout: Duration,
+    /// The flags of the settings the user chose (by flag or environment variable), e.g.
+    /// `--thinking-model`: a running proxy is reused only if it has the same values for them.
+    pub explicit: Vec<&'static str>,
 }
 
 pub const DEFAULT_PORT: u16 = 8082;
@@ -183,7 +186,7 @@ impl Config {
     {
         let mut given: Vec<(usize, String)> = Vec::new();
         let mut action = Action::Serve;
-        let mut args = args.into_iter();
+        let mut args = args.into_iter().peekable();
         while let Some(arg) = args.next() {
             if !arg.starts_with('-') {
                 action = match (&action, arg.as_str()) {
@@ -225,20 +228,35 @@ impl Config {
             };
             let value = match inline {
                 Some(v) => v,
-                None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
+                // `--host --port 9000` is a forgotten value, not a host named "--port".
+                None => match args.next_if(|next| !is_option(next)) {
+                    Some(v) => v,
+                    None => return Err(missing_value(&flag, args.peek())),
+                },
             };
             given.push((i, value));
         }
-        let get = |flag: &str| -> String {
+        // The value of a setting, and its name as the user gave it (for error messages).
+        let named = |flag: &str| -> (String, &'static str) {
             let i = SETTINGS.iter().position(|s| s.flag == flag).unwrap_or(0);
             if let Some((_, v)) = given.iter().rev().find(|(j, _)| *j == i) {
-                return v.clone();
+                return (v.clone(), SETTINGS[i].flag);
             }
             match env(SETTINGS[i].env) {
-                Some(v) if !v.trim().is_empty() => v.trim().to_owned(),
-                _ => SETTINGS[i].default.to_owned(),
+                Some(v) if !v.trim().is_empty() => (v.trim().to_owned(), SETTINGS[i].env),
+                _ => (SETTINGS[i].default.to_owned(), SETTINGS[i].flag),
             }
         };
+        let get = |flag: &str| named(flag).0;
+        let explicit = SETTINGS
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                given.iter().any(|(j, _)| j == i)
+                    || env(s.env).is_some_and(|v| !v.trim().is_empty())
+            })
+            .map(|(_, s)| s.flag)
+            .collect();
         let codex_home = match get("--codex-home").as_str() {
             "~/.codex" => home::home_dir()
                 .map(|h| h.join(".codex"))
@@ -247,11 +265,11 @@ impl Config {
         };
         let api_key = Some(get("--api-key")).filter(|k| !k.is_empty());
         let cfg = Config {
-            host: get("--host"),
-            port: number(&get("--port"), "--port")?,
-            upstream_url: url(&get("--upstream-url"), "--upstream-url")?,
+            host: host(named("--host"))?,
+            port: port(named("--port"))?,
+            upstream_url: url(named("--upstream-url"))?,
             codex_home,
-            refresh_url: url(&get("--refresh-url"), "--refresh-url")?,
+            refresh_url: url(named("--refresh-url"))?,
             thinking_model: model_setting(get("--thinking-model")),
             big_model: model_setting(get("--big-model")),
             small_model: model_setting(get("--small-model")),
@@ -260,14 +278,13 @@ impl Config {
                 "--log-level must be one of error, warn, info, debug, trace".to_owned()
             })?,
             api_key,
-            ping_interval: secs(&get("--ping-interval"), "--ping-interval")?,
-            connect_timeout: secs(&get("--connect-timeout"), "--connect-timeout")?,
-            first_byte_timeout: secs(&get("--first-byte-timeout"), "--first-byte-timeout")?,
-            idle_timeout: secs(&get("--idle-timeout"), "--idle-timeout")?,
-            max_body_bytes: number::<usize>(&get("--max-body"), "--max-body")?
-                .saturating_mul(1 << 20),
-            max_connections: number(&get("--max-connections"), "--max-connections")?,
-            auth_url: url(&get("--auth-url"), "--auth-url")?,
+            ping_interval: secs(named("--ping-interval"))?,
+            connect_timeout: secs(named("--connect-timeout"))?,
+            first_byte_timeout: secs(named("--first-byte-timeout"))?,
+            idle_timeout: secs(named("--idle-timeout"))?,
+            max_body_bytes: number::<usize>(named("--max-body"))?.saturating_mul(1 << 20),
+            max_connections: number(named("--max-connections"))?,
+            auth_url: url(named("--auth-url"))?,
             log_format: match get("--log-format").as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -276,6 +293,7 @@ impl Config {
             allow_hosts: list(&get("--allow-host")),
             allow_origins: list(&get("--allow-origin")),
             refresh_timeout: REFRESH_TIMEOUT,
+            explicit,
         };
         if let Some(bad) = cfg
             .allow_origins
@@ -324,7 +342,31 @@ impl Config {
             allow_hosts: Vec::new(),
             allow_origins: Vec::new(),
             refresh_timeout: REFRESH_TIMEOUT,
+            explicit: Vec::new(),
         }
+    }
+
+    /// The settings a running proxy must share with a `claude` launcher to be reused by it, by
+    /// flag, in one text form (`GET /health` shows them; the launcher compares them).
+    pub fn shared_settings(&self) -> Vec<(&'static str, String)> {
+        let secs = |d: Duration| d.as_secs_f64().to_string();
+        let model = |m: &Option<String>| m.clone().unwrap_or_else(|| AUTO_MODEL.to_owned());
+        // The same directory, however it was written.
+        let home = std::fs::canonicalize(&self.codex_home).unwrap_or(self.codex_home.clone());
+        vec![
+            ("--codex-home", home.display().to_string()),
+            ("--upstream-url", self.upstream_url.clone()),
+            ("--refresh-url", self.refresh_url.clone()),
+            ("--thinking-model", model(&self.thinking_model)),
+            ("--big-model", model(&self.big_model)),
+            ("--small-model", model(&self.small_model)),
+            ("--client-version", self.client_version.to_string()),
+            ("--ping-interval", secs(self.ping_interval)),
+            ("--connect-timeout", secs(self.connect_timeout)),
+            ("--first-byte-timeout", secs(self.first_byte_timeout)),
+            ("--idle-timeout", secs(self.idle_timeout)),
+            ("--max-body", (self.max_body_bytes >> 20).to_string()),
+        ]
     }
 
     /// The backend's model list endpoint, next to the responses endpoint.
@@ -370,6 +412,41 @@ fn unknown_flag(arg: &str) -> String {
     format!("unknown argument '{arg}'{close}; run with --help for the list of options")
 }
 
+/// Whether a command-line word is one of our options rather than a value (`-1` is a value).
+fn is_option(word: &str) -> bool {
+    word.starts_with("--") || matches!(word, "-h" | "-V")
+}
+
+fn missing_value(flag: &str, next: Option<&String>) -> String {
+    match next {
+        Some(next) => format!(
+            "{flag} needs a value, but the next argument is the option '{next}' \
+             (write {flag}=VALUE for a value that starts with '--')"
+        ),
+        None => format!("{flag} needs a value"),
+    }
+}
+
+/// A port number, with the range in the message when it is not one.
+fn port((v, name): (String, &str)) -> Result<u16, String> {
+    let range = "a port is a number from 1 to 65535, or 0 for a free one";
+    match v.parse::<u64>() {
+        Ok(n) => u16::try_from(n).map_err(|_| format!("{name}: {v} is out of range; {range}")),
+        Err(_) => Err(format!("{name}: '{v}' is not a port number; {range}")),
+    }
+}
+
+/// An IP address or a host name to listen on; dotted numbers must be a real IPv4 address.
+fn host((v, name): (String, &str)) -> Result<String, String> {
+    let dotted = v.contains('.') && v.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if v.is_empty() || (dotted && v.parse::<std::net::Ipv4Addr>().is_err()) {
+        return Err(format!(
+            "{name}: '{v}' is not an IP address or host name (e.g. 127.0.0.1, 0.0.0.0, ::1, localhost)"
+        ));
+    }
+    Ok(v)
+}
+
 fn expand_tilde(path: &str) -> String {
     match (path.strip_prefix("~/"), home::home_dir()) {
         (Some(rest), Some(h)) => h.join(rest).to_string_lossy().into_owned(),
@@ -386,13 +463,13 @@ fn list(v: &str) -> Vec<String> {
         .collect()
 }
 
-fn number<T: std::str::FromStr>(v: &str, flag: &str) -> Result<T, String> {
+fn number<T: std::str::FromStr>((v, flag): (String, &str)) -> Result<T, String> {
     v.parse()
         .map_err(|_| format!("{flag}: '{v}' is not a valid number"))
 }
 
-fn secs(v: &str, flag: &str) -> Result<Duration, String> {
-    let f: f64 = number(v, flag)?;
+fn secs((v, flag): (String, &str)) -> Result<Duration, String> {
+    let f: f64 = number((v.clone(), flag))?;
     if !(f > 0.0 && f < 1e7) {
         return Err(format!(
             "{flag}: '{v}' must be a positive number of seconds"
@@ -401,7 +478,7 @@ fn secs(v: &str, flag: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(f))
 }
 
-fn url(v: &str, flag: &str) -> Result<String, String> {
+fn url((v, flag): (String, &str)) -> Result<String, String> {
     if v.starts_with("http://") || v.starts_with("https://") {
         Ok(v.trim_end_matches('/').to_owned())
     } else {
@@ -462,7 +539,7 @@ mod tests {
         );
         let e = parse(&["--port"], &[]).unwrap_err();
         assert!(e.contains("needs a value"), "{e}");
-        let e = parse(&["--port", "http"], &[]).unwrap_err();
+        let e = parse(&["--max-connections", "many"], &[]).unwrap_err();
         assert!(e.contains("not a valid number"), "{e}");
         let e = parse(&["--upstream-url", "chatgpt.com"], &[]).unwrap_err();
         assert!(e.contains("http://"), "{e}");
@@ -470,6 +547,64 @@ mod tests {
         assert!(parse(&["--ping-interval", "0"], &[]).is_err());
         let e = parse(&["--client-version", "latest"], &[]).unwrap_err();
         assert!(e.contains("not a version like 0.171.0"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_value_does_not_swallow_the_next_flag() {
+        let e = parse(&["--host", "--port", "18090"], &[]).unwrap_err();
+        assert!(
+            e.starts_with("--host needs a value") && e.contains("'--port'"),
+            "{e}"
+        );
+        let e = parse(&["--codex-home", "-h"], &[]).unwrap_err();
+        assert!(e.starts_with("--codex-home needs a value"), "{e}");
+        // A value that starts with '-' can still be given inline.
+        let c = parse(&["--api-key=--k", "--codex-home", "/h"], &[]).unwrap();
+        assert_eq!(c.api_key.as_deref(), Some("--k"));
+        let e = parse(&["--ping-interval", "-1"], &[]).unwrap_err();
+        assert!(e.contains("must be a positive number"), "{e}");
+    }
+
+    #[test]
+    fn ports_and_hosts_are_checked_and_named() {
+        let e = parse(&["--port", "70000"], &[]).unwrap_err();
+        assert!(
+            e.contains("--port: 70000 is out of range") && e.contains("65535"),
+            "{e}"
+        );
+        let e = parse(&[], &[("PROXY_PORT", "http")]).unwrap_err();
+        assert!(
+            e.starts_with("PROXY_PORT: 'http' is not a port number"),
+            "{e}"
+        );
+        let e = parse(&["--host", "999.1.1.1"], &[]).unwrap_err();
+        assert!(
+            e.starts_with("--host: '999.1.1.1' is not an IP address"),
+            "{e}"
+        );
+        let e = parse(&[], &[("PROXY_MAX_BODY_MB", "lots")]).unwrap_err();
+        assert!(e.starts_with("PROXY_MAX_BODY_MB: 'lots'"), "{e}");
+        for ok in ["0.0.0.0", "::1", "localhost", "10.1.2.3"] {
+            assert_eq!(
+                parse(&["--host", ok, "--codex-home", "/h"], &[])
+                    .unwrap()
+                    .host,
+                ok
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_settings_are_recorded() {
+        let c = parse(
+            &["--thinking-model", "m", "--codex-home", "/h"],
+            &[("CODEX_SMALL_MODEL", "s"), ("CODEX_BIG_MODEL", " ")],
+        )
+        .unwrap();
+        assert_eq!(
+            c.explicit,
+            ["--codex-home", "--thinking-model", "--small-model"]
+        );
     }
 
     #[test]

@@ -493,15 +493,25 @@ pub fn models(request: Request, app: &App) {
     respond_json(request, 200, body.to_string().into_bytes());
 }
 
-/// `GET /health`: liveness plus whether a login is available (never the token itself). Never
-/// waits for a token refresh.
+/// `GET /health`: liveness, whether a login is available (never the token itself), the models
+/// in use, and the settings a `claude` launcher compares before reusing this proxy. Never waits
+/// for a token refresh.
 pub fn health(request: Request, app: &App) {
     let h = app.upstream.auth.health();
     let mut auth = json!({"ok": h.ok, "expires_in": h.expires_in});
     if let Some(e) = h.error {
         auth["error"] = json!(e);
     }
-    let body = json!({"status": "ok", "service": crate::server::SERVICE, "version": env!("CARGO_PKG_VERSION"), "auth": auth, "upstream": app.cfg.upstream_url});
+    let settings: serde_json::Map<String, Value> = app
+        .cfg
+        .shared_settings()
+        .into_iter()
+        .map(|(flag, v)| (flag.trim_start_matches('-').to_owned(), Value::String(v)))
+        .collect();
+    let map = app.upstream.cached_catalogue().map.clone();
+    let models = json!({"opus": map.thinking, "sonnet": map.big, "haiku": map.small});
+    let body = json!({"status": "ok", "service": crate::server::SERVICE, "version": env!("CARGO_PKG_VERSION"),
+        "auth": auth, "upstream": app.cfg.upstream_url, "settings": settings, "models": models});
     respond_json(request, 200, body.to_string().into_bytes());
 }
 

@@ -76,7 +76,18 @@ const LOG_NAME: &str = "codex-claude-proxy.log";
 /// Starts (or reuses) a proxy and runs `claude` through it; returns claude's exit code.
 pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
     let claude = find_on_path("claude", std::env::var_os("PATH")).ok_or(INSTALL_HINT)?;
-    let (addr, running) = match find_running(&cfg) {
+    let reusable =
+        find_running(&cfg).and_then(|(addr, health)| match why_not_reuse(&cfg, addr, &health) {
+            Some(why) => {
+                eprintln!(
+                    "codex-claude-proxy: the proxy on {addr} runs with other settings ({why}); \
+                     starting a private proxy for this session"
+                );
+                None
+            }
+            None => Some((addr, health)),
+        });
+    let (addr, running) = match reusable {
         Some((addr, health)) => {
             if health["auth"]["ok"] == Value::Bool(false) {
                 let why = health["auth"]["error"]
@@ -84,7 +95,13 @@ pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
                     .unwrap_or("no usable login");
                 return Err(format!("the proxy on {addr} cannot use its login: {why}"));
             }
-            log::debug!("reusing the proxy on {addr}");
+            let models = ["opus", "sonnet", "haiku"]
+                .map(|k| health["models"][k].as_str().unwrap_or("?").to_owned());
+            eprintln!(
+                "codex-claude-proxy: using the proxy already running on {addr} \
+                 (opus → {}, sonnet → {}, haiku → {}); it logs where it was started",
+                models[0], models[1], models[2]
+            );
             (addr, None)
         }
         None => {
@@ -125,6 +142,30 @@ pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
     }
     let status = status.map_err(|e| format!("cannot run {}: {e}", claude.display()))?;
     Ok(ExitCode::from(exit_byte(status)))
+}
+
+/// Why the proxy answering on `addr` cannot serve this launcher: a setting the user chose
+/// (flag or environment) that it does not share, or an API key it does not accept.
+fn why_not_reuse(cfg: &Config, addr: SocketAddr, health: &Value) -> Option<String> {
+    let mut why: Vec<String> = cfg
+        .shared_settings()
+        .into_iter()
+        .filter(|(flag, _)| cfg.explicit.contains(flag))
+        .filter_map(|(flag, mine)| {
+            match health["settings"][flag.trim_start_matches('-')].as_str() {
+                Some(theirs) if theirs == mine => None,
+                Some(theirs) => Some(format!("you asked for {flag} {mine}, it has {theirs}")),
+                None => Some(format!("you asked for {flag} {mine}, it does not say")),
+            }
+        })
+        .collect();
+    if local_get(addr, "/usage", cfg.api_key.as_deref()).is_some_and(|(status, _)| status == 401) {
+        why.push(match cfg.api_key {
+            Some(_) => "it does not accept your PROXY_API_KEY".to_owned(),
+            None => "it requires an API key: set PROXY_API_KEY to use it".to_owned(),
+        });
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// Starts the launcher's own proxy: same settings, but a free port on loopback, since only the
@@ -203,6 +244,39 @@ pub fn find_running(cfg: &Config) -> Option<(SocketAddr, Value)> {
             }
             Some((addr, v))
         })
+}
+
+/// Why `serve` cannot listen on `cfg.host:cfg.port`, naming the address and the way out: when
+/// the address is taken by a codex-claude-proxy, that proxy can simply be used.
+pub fn cannot_listen(cfg: &Config, e: &std::io::Error) -> String {
+    let addr = match cfg.host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, cfg.port).to_string(),
+        Err(_) => format!("{}:{}", cfg.host, cfg.port),
+    };
+    let other_port =
+        "start this one on another port with --port (or PROXY_PORT; 0 picks a free one)";
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => match find_running(cfg) {
+            Some((at, health)) => format!(
+                "cannot listen on {addr}: a codex-claude-proxy {} is already running there. \
+                 Use it (ANTHROPIC_BASE_URL=http://{at}; `codex-claude-proxy claude` reuses it), \
+                 or {other_port}",
+                health["version"].as_str().unwrap_or("")
+            ),
+            None => format!(
+                "cannot listen on {addr}: the address is already in use by another program; {other_port}"
+            ),
+        },
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "cannot listen on {addr}: {} is not an address of this machine ({e}); \
+             use 127.0.0.1 (the default) or 0.0.0.0 for every interface",
+            cfg.host
+        ),
+        std::io::ErrorKind::PermissionDenied if cfg.port < 1024 => format!(
+            "cannot listen on {addr}: ports below 1024 need privileges ({e}); use a port above 1023"
+        ),
+        _ => format!("cannot listen on {addr}: {e}"),
+    }
 }
 
 /// Where to reach a server bound to `host`: a wildcard bind is reachable on loopback.

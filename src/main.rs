@@ -28,7 +28,10 @@ fn main() -> ExitCode {
         log::set_max_level(log::LevelFilter::Error);
     }
     let result = match action {
-        Action::Serve => codex_claude_proxy::server::serve(cfg),
+        Action::Serve => match codex_claude_proxy::start(cfg.clone()) {
+            Ok(running) => codex_claude_proxy::server::serve(running),
+            Err(e) => Err(codex_claude_proxy::launcher::cannot_listen(&cfg, &e)),
+        },
         Action::Claude(args) => codex_claude_proxy::launcher::run(cfg, &args),
         Action::Login { device } => codex_claude_proxy::login::login(&cfg, device),
         Action::Logout => codex_claude_proxy::login::logout(&cfg),

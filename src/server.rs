@@ -89,12 +89,10 @@ pub fn start(cfg: Config) -> io::Result<Running> {
     })
 }
 
-/// Runs the proxy in the foreground until the process ends.
-/// Runs the proxy in the foreground until SIGTERM or SIGINT: then it stops accepting, lets the
-/// requests in flight finish (up to [`DRAIN`]; a second signal cuts that short) and exits 0.
-pub fn serve(cfg: Config) -> Result<std::process::ExitCode, String> {
+/// Runs a started proxy in the foreground until SIGTERM or SIGINT: then it stops accepting, lets
+/// the requests in flight finish (up to [`DRAIN`]; a second signal cuts that short) and exits 0.
+pub fn serve(running: Running) -> Result<std::process::ExitCode, String> {
     crate::signals::catch_terminate();
-    let running = start(cfg).map_err(|e| format!("cannot listen: {e}"))?;
     announce(&running);
     while crate::signals::terminate_requests() == 0 {
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -360,6 +360,62 @@ fn launcher_reuses_a_running_proxy() {
     assert!(report.iter().all(|(k, _)| k != "arg"));
     let health = std::fs::read_to_string(scratch.dir.join("stub.out.health")).unwrap();
     assert!(health.contains(r#""status":"ok""#), "{health}");
+    let said = format!(
+        "using the proxy already running on {} (opus → gpt-5.6-sol, sonnet → gpt-5.6-terra",
+        p.addr
+    );
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
+    p.stop();
+}
+
+#[test]
+fn launcher_with_other_settings_than_the_running_proxy_starts_its_own() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |c| c.api_key = Some("sk-shared".into()));
+    let scratch = temp_dir();
+    write_stub(&scratch.dir);
+    let stub_out = scratch.dir.join("stub.out");
+    let path = format!("{}:/usr/bin:/bin", scratch.dir.display());
+    let mut env = env(&mock, &home, &scratch.dir, &path, p.addr.port());
+    env.push(("STUB_OUT".into(), stub_out.display().to_string()));
+    env.push(("PROXY_API_KEY".into(), "sk-shared".into()));
+    let other_home = CodexHome::valid();
+    let home_flag = other_home.dir.display().to_string();
+    let args = [
+        "--thinking-model",
+        "gpt-x",
+        "--codex-home",
+        &home_flag,
+        "claude",
+    ];
+    let run = run_bin(&args, &env, &scratch.dir);
+    assert_eq!(run.code, Some(7), "stderr: {}", run.stderr);
+    let base = value(&stub_report(&stub_out), "base").to_owned();
+    assert_ne!(base, format!("http://{}", p.addr), "not the running proxy");
+    for said in [
+        format!("the proxy on {} runs with other settings", p.addr),
+        "you asked for --thinking-model gpt-x, it has gpt-5.6-sol".to_owned(),
+        format!("you asked for --codex-home {}", home_flag),
+        "starting a private proxy for this session".to_owned(),
+    ] {
+        assert!(run.stderr.contains(&said), "{said}: {}", run.stderr);
+    }
+    // The private proxy has what was asked for.
+    let health = std::fs::read_to_string(scratch.dir.join("stub.out.health")).unwrap();
+    assert!(health.contains(r#""thinking-model":"gpt-x""#), "{health}");
+    // Same settings, but no key for a proxy that wants one: also a private proxy, saying why.
+    env.retain(|(k, _)| k != "PROXY_API_KEY");
+    let run = run_bin(&["claude"], &env, &scratch.dir);
+    assert_eq!(run.code, Some(7), "stderr: {}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("it requires an API key: set PROXY_API_KEY to use it"),
+        "{}",
+        run.stderr
+    );
+    let base = value(&stub_report(&stub_out), "base").to_owned();
+    assert_ne!(base, format!("http://{}", p.addr));
     p.stop();
 }
 
@@ -813,6 +869,53 @@ fn exposed_address_without_a_key_warns_loudly() {
     assert!(
         log.contains("listening on http://127.0.0.1:"),
         "loopback by default: {log}"
+    );
+}
+
+#[test]
+fn a_taken_port_names_the_address_and_the_way_out() {
+    let mock = backend();
+    let home = CodexHome::valid();
+    let scratch = temp_dir();
+    // Taken by a codex-claude-proxy: say so, and that it can be used as it is.
+    let p = proxy(&mock, &home, |_| {});
+    let env1 = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", p.addr.port());
+    let run = run_bin(&[], &env1, &scratch.dir);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let want = format!(
+        "cannot listen on {}: a codex-claude-proxy {} is already running there",
+        p.addr,
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(run.stderr.contains(&want), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`codex-claude-proxy claude` reuses it")
+            && run.stderr.contains("--port"),
+        "{}",
+        run.stderr
+    );
+    p.stop();
+    // Taken by something else: name the address and suggest another port.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port();
+    let env2 = env(&mock, &home, &scratch.dir, "/usr/bin:/bin", port);
+    let run = run_bin(&[], &env2, &scratch.dir);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let want = format!(
+        "cannot listen on 127.0.0.1:{port}: the address is already in use by another program"
+    );
+    assert!(
+        run.stderr.contains(&want) && run.stderr.contains("--port"),
+        "{}",
+        run.stderr
+    );
+    // Flag mistakes are caught before anything starts, with exit code 2.
+    let run = run_bin(&["--host", "--port", "18090"], &env2, &scratch.dir);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("--host needs a value"),
+        "{}",
+        run.stderr
     );
 }
 
