@@ -209,7 +209,7 @@ fn parse(body: &[u8]) -> Result<anthropic::Request, Error> {
         ));
     }
     serde_json::from_slice(body)
-        .map_err(|e| Error::BadRequest(format!("invalid request body: {e}")))
+        .map_err(|e| Error::BadRequest(crate::fieldpath::describe(body, &e)))
 }
 
 /// Context window assumed when the model list does not give one (late-2026 models).

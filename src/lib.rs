@@ -22,6 +22,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fieldpath;
 pub mod guard;
 pub mod handler;
 pub mod launcher;

@@ -511,6 +511,18 @@ fn malformed_bodies_are_400_and_the_next_request_works() {
             .unwrap()
             .contains("Content-Encoding gzip")
     );
+    // A wrong type names the field, not a line and column.
+    let a = call(
+        p.addr,
+        "POST",
+        "/v1/messages",
+        &[],
+        br#"{"model":"m","messages":[{"role":"user","content":{"text":"hi"}}]}"#,
+    );
+    assert_eq!(
+        a.json()["error"]["message"],
+        "messages[0].content: expected a string or an array of content blocks, got an object"
+    );
     let deep = "[".repeat(10_000);
     let a = call(p.addr, "POST", "/v1/messages", &[], deep.as_bytes());
     assert_eq!(a.status, 400);
