@@ -319,6 +319,12 @@ fn pump<R: BufRead>(
 ) -> Result<(), Failure> {
     let mut last_event = Instant::now();
     loop {
+        if app.cut() {
+            return Err(Failure::Upstream(Error::Overloaded(
+                "the proxy is shutting down and could not finish this answer; retry the request"
+                    .into(),
+            )));
+        }
         reader.set_deadline(Some(Instant::now() + app.cfg.ping_interval));
         match reader.next_event() {
             Ok(Some(ev)) if ev.comment => {

@@ -8,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tiny_http::{Header, Method, Request, Response};
 
@@ -27,6 +28,15 @@ pub struct App {
     allow: crate::guard::Allow,
     active: AtomicUsize,
     stopping: std::sync::atomic::AtomicBool,
+    /// Set when a shutdown's drain time is up: streams still open end with an error event.
+    cut: std::sync::atomic::AtomicBool,
+}
+
+impl App {
+    /// Whether requests in flight must end now (the shutdown's drain time is up).
+    pub fn cut(&self) -> bool {
+        self.cut.load(Ordering::SeqCst)
+    }
 }
 
 /// A running proxy; dropping it does not stop it, call [`Running::stop`].
@@ -44,6 +54,37 @@ impl Running {
         self.server.unblock();
         if let Some(h) = self.accept.take() {
             let _ = h.join();
+        }
+    }
+
+    /// Graceful shutdown: stops accepting, lets the requests in flight finish for up to `drain`
+    /// (or until `quit_now` says so), then ends those still running: a stream gets an `error`
+    /// event, a request still waiting for its answer an error answer. Handlers notice within a
+    /// ping interval (each upstream read wakes up that often), which is waited for as well.
+    pub fn shutdown(self, drain: Duration, quit_now: impl Fn() -> bool) {
+        let app = Arc::clone(&self.app);
+        self.stop();
+        let in_flight = || app.active.load(Ordering::SeqCst);
+        let wait = |until: Instant| {
+            while in_flight() > 0 && Instant::now() < until && !quit_now() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        if in_flight() > 0 {
+            log::info!(
+                "shutting down: waiting up to {} s for {} request(s) in flight (signal again to quit now)",
+                drain.as_secs(),
+                in_flight()
+            );
+        }
+        wait(Instant::now() + drain);
+        if in_flight() > 0 && !quit_now() {
+            log::warn!(
+                "shutdown: ending {} request(s) still in flight with an error",
+                in_flight()
+            );
+            app.cut.store(true, Ordering::SeqCst);
+            wait(Instant::now() + app.cfg.ping_interval + Duration::from_secs(1));
         }
     }
 
@@ -68,6 +109,7 @@ pub fn start(cfg: Config) -> io::Result<Running> {
         cfg,
         active: AtomicUsize::new(0),
         stopping: std::sync::atomic::AtomicBool::new(false),
+        cut: std::sync::atomic::AtomicBool::new(false),
     });
     let accept = {
         let (server, app) = (Arc::clone(&server), Arc::clone(&app));
@@ -97,24 +139,7 @@ pub fn serve(running: Running) -> Result<std::process::ExitCode, String> {
     while crate::signals::terminate_requests() == 0 {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let app = Arc::clone(&running.app);
-    running.stop();
-    let deadline = std::time::Instant::now() + DRAIN;
-    let mut announced = false;
-    while app.active.load(Ordering::SeqCst) > 0
-        && std::time::Instant::now() < deadline
-        && crate::signals::terminate_requests() < 2
-    {
-        if !announced {
-            log::info!(
-                "shutting down: waiting up to {} s for {} request(s) in flight (signal again to quit now)",
-                DRAIN.as_secs(),
-                app.active.load(Ordering::SeqCst)
-            );
-            announced = true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    running.shutdown(DRAIN, || crate::signals::terminate_requests() >= 2);
     log::info!("stopped");
     Ok(std::process::ExitCode::SUCCESS)
 }

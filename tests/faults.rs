@@ -143,6 +143,60 @@ fn silent_upstream_mid_stream_ends_with_an_error_event() {
 }
 
 #[test]
+fn streams_still_open_when_the_shutdown_drain_ends_get_an_error_event() {
+    let full = text_stream(&["a", "b"]);
+    let events: Vec<String> = full.split_inclusive("\n\n").map(str::to_owned).collect();
+    let head = events[..3].concat();
+    let tail = events[3..].concat();
+    let mock = Mock::start(move |seen, _| {
+        let pause = if seen.body.windows(4).any(|w| w == b"late") {
+            30
+        } else {
+            0
+        };
+        Reply::slow_sse(vec![
+            (Duration::ZERO, head.clone()),
+            (Duration::from_secs(pause), tail.clone()),
+        ])
+    });
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |c| {
+        c.ping_interval = Duration::from_millis(200)
+    });
+    let addr = p.addr;
+    let mut long = simple();
+    long["messages"][0]["content"] = json!("late");
+    let streaming = std::thread::spawn(move || post_messages(addr, &long));
+    let mut waiting = simple();
+    waiting["stream"] = json!(false);
+    waiting["messages"][0]["content"] = json!("late");
+    let collecting = std::thread::spawn(move || post_messages(addr, &waiting));
+    // Both requests reached the backend, and the stream's first events reached the client.
+    while mock.requests().len() < 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    p.shutdown(Duration::from_millis(300), || false);
+    let a = streaming.join().unwrap();
+    assert_eq!(a.status, 200);
+    let evs = a.events();
+    assert_eq!(evs[0].0, "message_start");
+    let (name, data) = evs.last().unwrap();
+    let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(name, "error", "{names:?}");
+    assert_eq!(data["error"]["type"], "overloaded_error");
+    assert!(
+        data["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down"),
+        "{data}"
+    );
+    let a = collecting.join().unwrap();
+    assert_eq!((a.status, a.header("x-should-retry")), (529, Some("true")));
+}
+
+#[test]
 fn over_the_connection_cap_is_a_fast_529() {
     let full = text_stream(&["slow"]);
     let mock =
