@@ -33,8 +33,8 @@
 //!   (else a text saying it is missing), then a text quoting CronList's output;
 //! * a user message containing "run echo" (and a `Bash` tool offered) → a reasoning item, then a
 //!   `Bash` call running `echo hello-from-bash`;
-//! * the output of that `Bash` call (and a `Read` tool offered) → a `Read` call for the first
-//!   `/….png` path named in the first user message;
+//! * the output of that `Bash` call → a `Read` call for the first `/….png` path named in the
+//!   first user message (when there is one and a `Read` tool is offered), else the text below;
 //! * the output of a `Read` call → a text answer saying how many input items arrived and whether
 //!   the output held an `input_image` ("Saw image: yes");
 //! * the output of any other call → a text answer quoting its first line;
@@ -270,8 +270,8 @@ fn answer(req: &Value, input: &[Value]) -> (&'static str, Vec<Value>) {
             .iter()
             .find(|i| i["type"] == "function_call" && i["call_id"] == last["call_id"]);
         match call.and_then(|c| c["name"].as_str()) {
-            Some("Bash") if offered(req, "Read") => {
-                let file = first_png(input).unwrap_or_else(|| "/tmp/e2e/pic.png".into());
+            Some("Bash") if offered(req, "Read") && first_png(input).is_some() => {
+                let file = first_png(input).unwrap_or_default();
                 s.call("Read", &json!({"file_path": file}).to_string());
                 return ("read_call", s.finish());
             }

@@ -568,9 +568,13 @@ pub fn permission_problem(path: &Path) -> String {
             .ancestors()
             .find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m)))
         {
-            let me = running_uid().map_or("another user".to_owned(), |u| format!("uid {u}"));
+            if let Some(me) = running_uid() {
+                why.push_str(&format!(": the proxy runs as uid {me}, and"));
+            } else {
+                why.push(':');
+            }
             why.push_str(&format!(
-                ": the proxy runs as {me}, and {} belongs to uid {} (mode {:04o})",
+                " {} belongs to uid {} (mode {:04o})",
                 p.display(),
                 meta.uid(),
                 meta.mode() & 0o7777

@@ -600,7 +600,7 @@ fn run_without_read_access(
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
         c
     } else {
-        std::fs::set_permissions(home.auth_path(), std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(home.auth_path(), std::fs::Permissions::from_mode(0o000)).unwrap();
         Command::new(BIN)
     };
     let err_path = scratch.join("perm.stderr");
