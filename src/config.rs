@@ -158,7 +158,8 @@ pub fn help() -> String {
          \x20 logout                 remove the tokens from auth.json\n\
          \x20 status                 account, token expiry, backend and usage limits\n\n\
          Or run the proxy, then:\n\
-         \x20 ANTHROPIC_BASE_URL=http://127.0.0.1:8082 ANTHROPIC_AUTH_TOKEN=sk-proxy claude\n\n\
+         \x20 ANTHROPIC_BASE_URL=http://127.0.0.1:8082 ANTHROPIC_AUTH_TOKEN=sk-proxy claude\n\
+         \x20 (with --api-key / PROXY_API_KEY set: ANTHROPIC_AUTH_TOKEN must be that key)\n\n\
          OPTIONS (flag, environment variable, default):\n",
         env!("CARGO_PKG_VERSION")
     );
