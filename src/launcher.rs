@@ -152,9 +152,20 @@ fn why_not_reuse(cfg: &Config, addr: SocketAddr, health: &Value) -> Option<Strin
         .into_iter()
         .filter(|(flag, _)| cfg.explicit.contains(flag))
         .filter_map(|(flag, mine)| {
-            match health["settings"][flag.trim_start_matches('-')].as_str() {
+            // A model you named is compared with the model it uses (its "auto" may be it).
+            let family = match flag {
+                "--thinking-model" => "opus",
+                "--big-model" => "sonnet",
+                "--small-model" => "haiku",
+                _ => "",
+            };
+            let theirs = match health["models"][family].as_str() {
+                Some(used) if !family.is_empty() && mine != crate::config::AUTO_MODEL => Some(used),
+                _ => health["settings"][flag.trim_start_matches('-')].as_str(),
+            };
+            match theirs {
                 Some(theirs) if theirs == mine => None,
-                Some(theirs) => Some(format!("you asked for {flag} {mine}, it has {theirs}")),
+                Some(theirs) => Some(format!("you asked for {flag} {mine}, it uses {theirs}")),
                 None => Some(format!("you asked for {flag} {mine}, it does not say")),
             }
         })
