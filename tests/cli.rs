@@ -8,10 +8,11 @@ mod common;
 
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use codex_claude_proxy::Running;
 use common::*;
 use serde_json::{Value, json};
 
@@ -329,23 +330,31 @@ fn launcher_without_claude_says_how_to_install_it() {
     );
 }
 
-#[test]
-fn launcher_reuses_a_running_proxy() {
+/// A proxy running with an API key, a stub `claude`, and the launcher's environment for both;
+/// the last item (the login and the mock) must live as long as the test.
+fn running_proxy() -> (
+    Running,
+    CodexHome,
+    PathBuf,
+    Vec<(String, String)>,
+    (CodexHome, Mock),
+) {
     let mock = backend();
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |c| c.api_key = Some("sk-shared".into()));
     let scratch = temp_dir();
     write_stub(&scratch.dir);
     let stub_out = scratch.dir.join("stub.out");
-    let mut env = env(
-        &mock,
-        &home,
-        &scratch.dir,
-        &format!("{}:/usr/bin:/bin", scratch.dir.display()),
-        p.addr.port(),
-    );
+    let path = format!("{}:/usr/bin:/bin", scratch.dir.display());
+    let mut env = env(&mock, &home, &scratch.dir, &path, p.addr.port());
     env.push(("STUB_OUT".into(), stub_out.display().to_string()));
     env.push(("PROXY_API_KEY".into(), "sk-shared".into()));
+    (p, scratch, stub_out, env, (home, mock))
+}
+
+#[test]
+fn launcher_reuses_a_running_proxy() {
+    let (p, scratch, stub_out, mut env, _keep) = running_proxy();
     env.push(("CLAUDE_CODE_AUTO_COMPACT_WINDOW".into(), "100000".into()));
     let run = run_bin(&["claude"], &env, &scratch.dir);
     assert_eq!(run.code, Some(7), "stderr: {}", run.stderr);
@@ -367,16 +376,7 @@ fn launcher_reuses_a_running_proxy() {
 
 #[test]
 fn launcher_with_other_settings_than_the_running_proxy_starts_its_own() {
-    let mock = backend();
-    let home = CodexHome::valid();
-    let p = proxy(&mock, &home, |c| c.api_key = Some("sk-shared".into()));
-    let scratch = temp_dir();
-    write_stub(&scratch.dir);
-    let stub_out = scratch.dir.join("stub.out");
-    let path = format!("{}:/usr/bin:/bin", scratch.dir.display());
-    let mut env = env(&mock, &home, &scratch.dir, &path, p.addr.port());
-    env.push(("STUB_OUT".into(), stub_out.display().to_string()));
-    env.push(("PROXY_API_KEY".into(), "sk-shared".into()));
+    let (p, scratch, stub_out, mut env, _keep) = running_proxy();
     let other_home = CodexHome::valid();
     let home_flag = other_home.dir.display().to_string();
     let args = [
@@ -617,15 +617,7 @@ fn run_without_read_access(
         .unwrap();
     let mut answer = None;
     if serve {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr: std::net::SocketAddr = loop {
-            let log = std::fs::read_to_string(&err_path).unwrap_or_default();
-            if let Some(a) = log.split("listening on http://").nth(1) {
-                break a.split_whitespace().next().unwrap().parse().unwrap();
-            }
-            assert!(Instant::now() < deadline, "no listening line: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let addr = listening_addr(&err_path);
         let body =
             json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}]});
         answer = Some(post_messages(addr, &body));
@@ -732,6 +724,19 @@ fn json_log_format_gives_one_object_per_line() {
     );
 }
 
+/// Where the proxy whose log is at `err_path` listens, once it says so (at most 20 s).
+fn listening_addr(err_path: &Path) -> std::net::SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = std::fs::read_to_string(err_path).unwrap_or_default();
+        if let Some(a) = log.split("listening on http://").nth(1) {
+            return a.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no listening line: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs the proxy binary with `args`, makes one request through it (if `request`), stops it and
 /// returns its stderr.
 fn proxy_log(
@@ -742,17 +747,9 @@ fn proxy_log(
 ) -> String {
     let err_path = scratch.join("bin.stderr");
     let run = run_bin_with(args, env, scratch, |pid| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            let log = std::fs::read_to_string(&err_path).unwrap_or_default();
-            if let Some(a) = log.split("listening on http://").nth(1) {
-                break a.split_whitespace().next().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "no listening line: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let addr = listening_addr(&err_path);
         if let Some(body) = request {
-            let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            let port = addr.port();
             let a = call(
                 ([127, 0, 0, 1], port).into(),
                 "POST",
@@ -963,15 +960,7 @@ fn sigterm_lets_streams_in_flight_finish_then_exits_0() {
     let answer2 = answer.clone();
     let t0 = Instant::now();
     let run = run_bin_with(&[], &env, &scratch.dir, move |pid| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr: std::net::SocketAddr = loop {
-            let log = std::fs::read_to_string(&err_path).unwrap_or_default();
-            if let Some(a) = log.split("listening on http://").nth(1) {
-                break a.split_whitespace().next().unwrap().parse().unwrap();
-            }
-            assert!(Instant::now() < deadline, "no listening line: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let addr = listening_addr(&err_path);
         let body = json!({"model": "claude-sonnet-4-5", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
         let client = std::thread::spawn(move || post_messages(addr, &body));
         std::thread::sleep(Duration::from_millis(400));
