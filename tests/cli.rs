@@ -330,15 +330,12 @@ fn launcher_without_claude_says_how_to_install_it() {
     );
 }
 
+/// The environment the binary runs with.
+type Env = Vec<(String, String)>;
+
 /// A proxy running with an API key, a stub `claude`, and the launcher's environment for both;
 /// the last item (the login and the mock) must live as long as the test.
-fn running_proxy() -> (
-    Running,
-    CodexHome,
-    PathBuf,
-    Vec<(String, String)>,
-    (CodexHome, Mock),
-) {
+fn running_proxy() -> (Running, CodexHome, PathBuf, Env, (CodexHome, Mock)) {
     let mock = backend();
     let home = CodexHome::valid();
     let p = proxy(&mock, &home, |c| c.api_key = Some("sk-shared".into()));
