@@ -4,7 +4,7 @@ ARGS       ?=
 MUSL       := x86_64-unknown-linux-musl
 STATIC_BIN := target/$(MUSL)/release/codex-claude-proxy
 
-.PHONY: build run test lint bench static clean
+.PHONY: build run test lint bench static dist clean
 
 build:
 	$(CARGO) build --release --locked
@@ -16,9 +16,11 @@ run:
 test:
 	$(CARGO) test --locked --lib --bins --tests
 
+## Also checks the workflow files and shell scripts (checkers from PyPI, see scripts/lint.sh).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	scripts/lint.sh
 
 ## Benchmark against a local mock backend; prints one table (not part of `make test`).
 bench: build
@@ -34,6 +36,11 @@ static:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked --target $(MUSL)
 	@ldd $(STATIC_BIN) 2>&1 | grep -Eq 'not a dynamic executable|statically linked' || { echo "error: $(STATIC_BIN) is not static" >&2; ldd $(STATIC_BIN); exit 1; }
 	@ls -l $(STATIC_BIN) | awk '{printf "static binary: %s (%.2f MiB)\n", $$NF, $$5/1048576}'
+
+## Release archives for Linux (static musl), macOS and Windows, with SHA256SUMS, in target/dist/
+## (slow: minutes per target; see scripts/dist.sh).
+dist:
+	scripts/dist.sh
 
 clean:
 	$(CARGO) clean
