@@ -42,7 +42,6 @@ fn version_names_the_commit_and_the_target() {
 /// `deploy/install.sh` run with `sh` against local files: a temp HOME, no network.
 #[cfg(unix)]
 mod install {
-    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output};
