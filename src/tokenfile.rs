@@ -322,6 +322,7 @@ fn owned_by_us(meta: &fs::Metadata) -> bool {
 /// to (they could replace the file). A directory others may only list is fine: the file's own
 /// mode protects its content.
 pub fn permission_warnings(codex_home: &Path, target: &Path) -> Vec<String> {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut out = Vec::new();
     #[cfg(unix)]
     {
