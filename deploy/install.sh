@@ -154,7 +154,8 @@ main() {
   RELEASES=${RELEASES%/}
 
   tmp=$(mktemp -d 2>/dev/null || mktemp -d -t ccp-install)
-  trap 'rm -rf "$tmp"' EXIT
+  partial=
+  trap 'rm -rf "$tmp"; [ -z "$partial" ] || rm -f "$partial"' EXIT
   trap 'exit 130' INT TERM
 
   if [ -n "$ARCHIVE" ]; then
@@ -203,9 +204,11 @@ main() {
 
   mkdir -p "$DIR" || die "cannot create $DIR; pick another with --dir"
   # Copy next to the target, then rename over it: a running proxy keeps its old file intact.
-  cp "$bin" "$DIR/.$exe.new.$$" || die "cannot write to $DIR; pick another with --dir"
-  chmod 755 "$DIR/.$exe.new.$$"
-  mv -f "$DIR/.$exe.new.$$" "$DIR/$exe"
+  partial=$DIR/.$exe.new.$$
+  cp "$bin" "$partial" || die "cannot write to $DIR; pick another with --dir"
+  chmod 755 "$partial"
+  mv -f "$partial" "$DIR/$exe" || die "cannot replace $DIR/$exe"
+  partial=
   say "Installed $DIR/$exe"
   if v=$("$DIR/$exe" --version 2>/dev/null); then
     say "  $v"
