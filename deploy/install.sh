@@ -1,19 +1,6 @@
 #!/bin/sh
-# Installs the prebuilt codex-claude-proxy binary for this OS and CPU into ~/.local/bin (or
-# another directory), after checking its SHA-256 against the release's SHA256SUMS. Never needs
-# root. POSIX sh: runs under dash, bash and busybox sh.
-#
-#   curl -fsSL https://github.com/codex-claude-proxy/codex-claude-proxy/releases/latest/download/install.sh | sh
-#   sh install.sh [--version 0.2.0] [--dir DIR]
-#   sh install.sh --archive codex-claude-proxy-0.2.0-x86_64-unknown-linux-musl.tar.gz
-#
-# Options (or environment variables):
-#   --version V     release to install (CCP_VERSION; default: the latest)
-#   --dir DIR       where to put the binary (CCP_INSTALL_DIR; default: ~/.local/bin)
-#   --archive FILE  install this local archive instead of downloading one
-#   --checksums F   SHA256SUMS for --archive (default: SHA256SUMS beside the archive)
-#   --repo O/N      GitHub repository to download from (CCP_REPO)
-#   CCP_RELEASES_URL  base URL of the releases (default: https://github.com/$CCP_REPO/releases)
+# Installs the prebuilt codex-claude-proxy binary for this OS and CPU, checked against the
+# release's SHA256SUMS; never needs root. POSIX sh (dash, bash, busybox sh). Usage: see usage().
 set -eu
 
 DEFAULT_REPO=codex-claude-proxy/codex-claude-proxy
@@ -26,8 +13,24 @@ die() {
 }
 
 usage() {
-  sed -n '2,17s/^# \{0,1\}//p' "$0" 2>/dev/null || true
-  exit "${1:-0}"
+  cat <<EOF
+Installs the prebuilt codex-claude-proxy binary for this OS and CPU into ~/.local/bin (or
+another directory), after checking its SHA-256 against the release's SHA256SUMS. Never needs
+root.
+
+  curl -fsSL https://github.com/$DEFAULT_REPO/releases/latest/download/install.sh | sh
+  curl -fsSL …/install.sh | sh -s -- --version 0.2.0 --dir ~/bin
+  sh install.sh --archive codex-claude-proxy-0.2.0-x86_64-unknown-linux-musl.tar.gz
+
+Options (or environment variables):
+  --version V     release to install (CCP_VERSION; default: the latest)
+  --dir DIR       where to put the binary (CCP_INSTALL_DIR; default: ~/.local/bin)
+  --archive FILE  install this local archive instead of downloading one
+  --checksums F   SHA256SUMS for --archive (default: SHA256SUMS beside the archive)
+  --repo O/N      GitHub repository to download from (CCP_REPO; default: $DEFAULT_REPO)
+  CCP_RELEASES_URL  base URL of the releases (default: https://github.com/REPO/releases)
+EOF
+  exit 0
 }
 
 # The Rust target triple of the prebuilt binary for this machine.
@@ -131,7 +134,7 @@ main() {
   SUMS=
   while [ $# -gt 0 ]; do
     case $1 in
-    -h | --help) usage 0 ;;
+    -h | --help) usage ;;
     --version | --dir | --archive | --checksums | --repo)
       [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"
       case $1 in

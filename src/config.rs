@@ -449,7 +449,11 @@ fn host((v, name): (String, &str)) -> Result<String, String> {
 }
 
 fn expand_tilde(path: &str) -> String {
-    match (path.strip_prefix("~/"), home::home_dir()) {
+    // Windows shells pass `~\.codex` through as typed.
+    let rest = path
+        .strip_prefix("~/")
+        .or_else(|| path.strip_prefix("~\\").filter(|_| cfg!(windows)));
+    match (rest, home::home_dir()) {
         (Some(rest), Some(h)) => h.join(rest).to_string_lossy().into_owned(),
         _ => path.to_owned(),
     }

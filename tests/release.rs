@@ -222,8 +222,20 @@ mod install {
     }
 
     #[test]
-    fn bad_arguments_are_named() {
+    fn help_even_when_piped_and_bad_arguments_named() {
         let home = Temp::new();
+        // `curl … | sh -s -- --help`: the script arrives on stdin.
+        let out = Command::new("sh")
+            .args(["-s", "--", "--help"])
+            .stdin(std::fs::File::open(SCRIPT).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            text(&out.stdout).contains("--archive FILE"),
+            "{}",
+            text(&out.stdout)
+        );
         let out = install(&home.0, &["--dir"], &[]);
         refused(&out, &home.0, &["--dir needs a value"]);
         let out = install(&home.0, &["--bogus"], &[]);
