@@ -258,7 +258,18 @@ fn no_delay(listener: TcpListener) -> io::Result<TcpListener> {
         socket.set_nodelay(true)?;
         Ok(TcpListener::from(OwnedFd::from(socket)))
     }
-    #[cfg(not(unix))]
+    // Winsock documents an accepted socket as having "the same properties" as the listening one.
+    // Best effort: untested there, so a refusal must not stop the proxy from starting.
+    #[cfg(windows)]
+    {
+        use std::os::windows::io::OwnedSocket;
+        let socket = std::net::TcpStream::from(OwnedSocket::from(listener));
+        if let Err(e) = socket.set_nodelay(true) {
+            log::debug!("TCP_NODELAY on the listening socket: {e}");
+        }
+        Ok(TcpListener::from(OwnedSocket::from(socket)))
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         Ok(listener)
     }
