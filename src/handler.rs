@@ -2,7 +2,7 @@
 //! → stream translation → client. Owns the streaming loop: pings while the upstream is silent,
 //! the moment the 200 is committed, in-stream errors, and client disconnects.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufReader, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::logging;
 use crate::responses;
 use crate::server::{App, ChunkedWriter, read_body, respond_error, respond_json};
-use crate::sse::SseReader;
+use crate::sse::{Buffered, SseReader};
 use crate::translate::collect::Collector;
 use crate::translate::request::{Context, Translated, translate};
 use crate::translate::stream::{Sink, SseSink, Step, StreamTranslator};
@@ -300,18 +300,40 @@ impl Failure {
 
 /// Where translated events go: the client's socket, or a collector.
 trait Downstream: Sink {
-    /// Delivers what the last upstream event produced.
+    /// Delivers what the upstream events so far produced.
     fn deliver(&mut self) -> io::Result<()>;
+    /// Bytes translated and not yet delivered.
+    fn pending(&self) -> usize;
     /// Called when the upstream was silent for a ping interval or sent only a keep-alive:
     /// sends a ping if the client has heard nothing for a ping interval.
     fn idle(&mut self, tr: &mut StreamTranslator) -> io::Result<()>;
 }
 
-/// Reads upstream events until the terminal one, feeding the translator. Silence is measured
-/// between complete events, not reads: an upstream trickling bytes that never finish an event
-/// still times out, and the client still gets its pings meanwhile. Keep-alive comments do not
-/// count as events either (the Codex CLI's idle timeout ignores them too).
-fn pump<R: BufRead>(
+/// Most translated bytes held back while more upstream events are already here.
+const MAX_BATCH: usize = 64 * 1024;
+
+/// Reads upstream events until the terminal one, feeding the translator, and delivers what
+/// they produce: events already in the read buffer leave together in one chunk, and the chunk
+/// leaves as soon as reading on would wait for the upstream (never held for a later event).
+/// Whatever was translated is delivered before the end of the stream or its error event.
+fn pump<R: Buffered>(
+    reader: &mut SseReader<R>,
+    tr: &mut StreamTranslator,
+    down: &mut dyn Downstream,
+    app: &App,
+) -> Result<(), Failure> {
+    let result = read_events(reader, tr, down, app);
+    if !matches!(result, Err(Failure::Client(_))) {
+        down.deliver().map_err(Failure::Client)?;
+    }
+    result
+}
+
+/// The loop of [`pump`]. Silence is measured between complete events, not reads: an upstream
+/// trickling bytes that never finish an event still times out, and the client still gets its
+/// pings meanwhile. Keep-alive comments do not count as events either (the Codex CLI's idle
+/// timeout ignores them too).
+fn read_events<R: Buffered>(
     reader: &mut SseReader<R>,
     tr: &mut StreamTranslator,
     down: &mut dyn Downstream,
@@ -324,6 +346,9 @@ fn pump<R: BufRead>(
                 "the proxy is shutting down and could not finish this answer; retry the request"
                     .into(),
             )));
+        }
+        if down.pending() > 0 && (!reader.event_ready() || down.pending() >= MAX_BATCH) {
+            down.deliver().map_err(Failure::Client)?;
         }
         reader.set_deadline(Some(Instant::now() + app.cfg.ping_interval));
         match reader.next_event() {
@@ -341,7 +366,6 @@ fn pump<R: BufRead>(
                     }
                 };
                 let step = tr.on_event(&parsed, down).map_err(Failure::Upstream)?;
-                down.deliver().map_err(Failure::Client)?;
                 if step == Step::Done {
                     return Ok(());
                 }
@@ -395,6 +419,10 @@ impl Sink for Streamer {
 }
 
 impl Downstream for Streamer {
+    fn pending(&self) -> usize {
+        self.sink.buf.len()
+    }
+
     fn deliver(&mut self) -> io::Result<()> {
         if self.sink.buf.is_empty() {
             return Ok(());
@@ -436,6 +464,9 @@ impl Sink for Collect {
 impl Downstream for Collect {
     fn deliver(&mut self) -> io::Result<()> {
         Ok(())
+    }
+    fn pending(&self) -> usize {
+        0
     }
     fn idle(&mut self, _: &mut StreamTranslator) -> io::Result<()> {
         Ok(())

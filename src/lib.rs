@@ -11,7 +11,8 @@
 //!
 //! `translate`, `sse`, `anthropic`, `responses` and `error` are pure; `server`, `handler`,
 //! `upstream` and `auth` do the I/O. A thread serves each request, with blocking reads upstream
-//! and one chunked write (and flush) per translated event downstream.
+//! and one chunked write (and flush) downstream per batch of upstream events already read: a
+//! batch leaves as soon as reading on would wait for the upstream.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -466,11 +466,11 @@ pub fn respond_error(request: Request, err: &Error) {
 }
 
 /// A streaming HTTP/1.1 answer written by hand: tiny_http buffers a `Response` of unknown
-/// length until 8 KiB or the end, so each event is sent as its own chunk and flushed.
+/// length until 8 KiB or the end, so what the handler delivers is sent as one chunk and flushed.
 pub struct ChunkedWriter {
     out: Box<dyn Write + Send>,
-    /// The chunk being framed, reused: one `write` per chunk keeps an event in one TCP segment
-    /// (tiny_http's 1 KiB buffer would split a larger one into three).
+    /// The chunk being framed, reused: one `write` per chunk keeps it in as few TCP segments as
+    /// its size allows (tiny_http's 1 KiB buffer would split a larger one into pieces).
     frame: Vec<u8>,
 }
 

@@ -204,6 +204,41 @@ impl<R: BufRead> SseReader<R> {
     }
 }
 
+/// A reader that can show what it has buffered without reading more.
+pub trait Buffered: BufRead {
+    fn buffered(&self) -> &[u8];
+}
+
+impl<T: io::Read> Buffered for io::BufReader<T> {
+    fn buffered(&self) -> &[u8] {
+        self.buffer()
+    }
+}
+
+impl Buffered for &[u8] {
+    fn buffered(&self) -> &[u8] {
+        self
+    }
+}
+
+impl<R: Buffered> SseReader<R> {
+    /// Whether the bytes already read hold the blank line that ends another event, so that
+    /// [`SseReader::next_event`] returns it without waiting for the upstream. Cost: up to the
+    /// end of that event.
+    pub fn event_ready(&self) -> bool {
+        let b = self.inner.buffered();
+        let mut from = 0;
+        while let Some(i) = b[from..].iter().position(|&c| c == b'\n') {
+            let rest = &b[from + i + 1..];
+            if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
+                return true;
+            }
+            from += i + 1;
+        }
+        false
+    }
+}
+
 /// Lines are cleared after use; a partial line left by a read error must survive.
 trait ClearIfComplete {
     fn clear_if_complete(&mut self);
@@ -396,6 +431,20 @@ mod tests {
             collect(b"event: a\ndata: 1"),
             vec![("a".into(), "1".into())]
         );
+    }
+
+    #[test]
+    fn event_ready_sees_a_complete_event_in_the_buffer() {
+        let input = b"event: a\ndata: 1\n\nevent: b\r\ndata: 2\r\n\r\nevent: c\ndata: 3\n";
+        let mut r = SseReader::new(io::BufReader::with_capacity(64, &input[..]), 1 << 20);
+        assert!(!r.event_ready(), "nothing read yet");
+        assert_eq!(r.next_event().unwrap().unwrap().data, "1");
+        assert!(r.event_ready(), "b is buffered, with its blank line");
+        assert_eq!(r.next_event().unwrap().unwrap().data, "2");
+        assert!(!r.event_ready(), "c has no blank line yet: reading on would wait");
+        assert_eq!(r.next_event().unwrap().unwrap().data, "3");
+        assert!(!(SseReader::new(&b"data: x\n"[..], 64).event_ready()));
+        assert!(SseReader::new(&b"data: x\n\n"[..], 64).event_ready());
     }
 
     #[test]

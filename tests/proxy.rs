@@ -177,6 +177,32 @@ fn system_role_messages_become_developer() {
 }
 
 #[test]
+fn events_already_read_leave_together() {
+    // The whole stream arrives in one write: the proxy reads it at once, so its events need
+    // not cost a write each; they still all arrive, in order.
+    let pieces: Vec<String> = (0..100).map(|i| format!("w{i} ")).collect();
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let stream = text_stream(&refs);
+    let mock = Mock::start(move |_, _| Reply::sse(stream.clone()));
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |_| {});
+    let a = post_messages(p.addr, &simple());
+    let events = a.events();
+    let text: String = events
+        .iter()
+        .filter_map(|(_, e)| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(text, pieces.concat());
+    assert!(
+        a.chunks.len() * 4 <= events.len(),
+        "{} events in {} chunks",
+        events.len(),
+        a.chunks.len()
+    );
+    p.stop();
+}
+
+#[test]
 fn first_event_arrives_while_upstream_is_silent() {
     let full = text_stream(&["first", "second"]);
     let events: Vec<String> = full.split_inclusive("\n\n").map(str::to_owned).collect();
