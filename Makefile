@@ -23,9 +23,11 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	scripts/lint.sh
 
-## Benchmark against a local mock backend; prints one table (not part of `make test`).
+## Benchmark against a local mock backend; prints one table (not part of `make test`). It runs
+## the binary `make build` made (or BENCH_PROXY_BIN=path, e.g. the static one), never rebuilds it.
+BENCH_PROXY_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release/codex-claude-proxy
 bench: build
-	$(CARGO) run --release --locked --example bench
+	BENCH_PROXY_BIN=$(BENCH_PROXY_BIN) $(CARGO) run --release --locked --example bench
 
 ## Fully static musl binary; installs the musl target and musl-gcc (ring needs it) if missing.
 static:

@@ -9,8 +9,8 @@
 //! the same process, subtracts it from the time it read the event: that is the event's delay,
 //! measured exactly, with and without the proxy in between. Only 127.0.0.1 is used.
 //!
-//! `BENCH_PROXY_BIN=path` benchmarks that binary instead (no rebuild); `BENCH_ECHO=1` copies the
-//! proxy's log to stderr.
+//! `BENCH_PROXY_BIN=path` benchmarks that binary (`make bench` passes the one `make build` made,
+//! so nothing is rebuilt); `BENCH_ECHO=1` copies the proxy's log to stderr.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,6 +20,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "benchmarks/long_session.rs"]
+mod long_session;
+#[path = "benchmarks/token_classes.rs"]
+mod token_classes;
 
 // ---------------------------------------------------------------------------------------------
 // Clocks and counters
@@ -295,6 +300,8 @@ fn stream_reply(out: &mut TcpStream, n: usize, gap: Duration) -> io::Result<()> 
 struct Outcome {
     ok: bool,
     ttfb_ns: u64,
+    /// From sending the request to reading the first text delta.
+    first_delta_ns: u64,
     deltas: usize,
     /// Per text delta: time read here minus time the mock wrote it.
     delays: Vec<u64>,
@@ -369,10 +376,17 @@ impl Client {
             while let Some(chunk) = read_chunk(r)? {
                 let at = now_ns();
                 sse.extend_from_slice(&chunk);
-                while let Some(end) = sse.windows(2).position(|w| w == b"\n\n") {
-                    let event: Vec<u8> = sse.drain(..end + 2).collect();
-                    saw_end |= scan_event(&event, at, &mut o);
+                // One pass over a chunk that may hold many events.
+                let mut from = 0;
+                while let Some(end) = sse[from..].windows(2).position(|w| w == b"\n\n") {
+                    let deltas = o.deltas;
+                    saw_end |= scan_event(&sse[from..from + end + 2], at, &mut o);
+                    if deltas == 0 && o.deltas == 1 {
+                        o.first_delta_ns = at - sent;
+                    }
+                    from += end + 2;
                 }
+                sse.drain(..from);
             }
         } else if let Some(len) =
             header(&headers, "content-length").and_then(|v| v.parse::<usize>().ok())
@@ -468,6 +482,11 @@ impl Run {
         d.sort_unstable();
         d
     }
+    fn first_deltas(&self) -> Vec<u64> {
+        let mut d: Vec<u64> = self.outcomes.iter().map(|o| o.first_delta_ns).collect();
+        d.sort_unstable();
+        d
+    }
     fn ttfbs(&self) -> Vec<u64> {
         let mut d: Vec<u64> = self.outcomes.iter().map(|o| o.ttfb_ns).collect();
         d.sort_unstable();
@@ -503,7 +522,12 @@ impl Run {
 }
 
 fn run(t: Target, load: &Load) -> Run {
-    let body = Arc::new(prompt(load.n, load.gap_us));
+    run_body(t, load, prompt(load.n, load.gap_us))
+}
+
+/// Runs `load` with this request body (its prompt holds the `bench n=…` line).
+fn run_body(t: Target, load: &Load, body: String) -> Run {
+    let body = Arc::new(body);
     let results = Arc::new(Mutex::new(Vec::new()));
     let start = Arc::new(Barrier::new(load.workers + 1));
     let done = Arc::new(AtomicUsize::new(0));
@@ -580,38 +604,43 @@ impl Drop for Proxy {
     }
 }
 
-/// The release binary next to this example, rebuilt first when run by cargo so it is current;
-/// `BENCH_PROXY_BIN=path` benchmarks that binary as is.
+/// `BENCH_PROXY_BIN=path` (what `make bench` passes: the binary `make build` made), else the
+/// binary next to this example. Never rebuilt here: a nested `cargo build` inherits the
+/// variables `cargo run` set (OUT_DIR, CARGO_MANIFEST_DIR, build-script outputs), which build
+/// scripts watch, so it rebuilt ring and the next plain `cargo build` rebuilt it again.
 fn proxy_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("BENCH_PROXY_BIN") {
         return bin.into();
     }
     let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
+    let bin = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/examples/bench")
-        .to_owned();
-    if let (Ok(cargo), Some(target)) = (std::env::var("CARGO"), profile_dir.parent()) {
-        eprintln!("bench: cargo build --release --bin codex-claude-proxy (current sources) ...");
-        let mut cmd = Command::new(cargo);
-        cmd.args([
-            "build",
-            "--quiet",
-            "--bin",
-            "codex-claude-proxy",
-            "--target-dir",
-        ])
-        .arg(target);
-        if profile_dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let built = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status();
-        if !built.is_ok_and(|s| s.success()) {
-            eprintln!("bench: building the proxy binary failed; using whatever is there");
+        .join("codex-claude-proxy");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut dirs = vec![PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    let mut newest = None;
+    while let Some(dir) = dirs.pop() {
+        for path in std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+        {
+            newest = newest.max(modified(&path));
+            if path.is_dir() {
+                dirs.push(path);
+            }
         }
     }
-    profile_dir.join("codex-claude-proxy")
+    if modified(&bin) < newest {
+        eprintln!(
+            "bench: {} is older than the sources (or missing); `make bench` builds it first",
+            bin.display()
+        );
+    }
+    bin
 }
 
 fn start_proxy(bin: &Path, mock: SocketAddr, home: &Path) -> Proxy {
@@ -814,6 +843,106 @@ fn machine() -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Long sessions: big request bodies
+
+/// Resets the proxy's peak RSS (VmHWM) to its current RSS, which it returns (kB).
+fn reset_peak(pid: u32) -> u64 {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    proc_status(pid, "VmRSS")
+}
+
+struct LongSession {
+    body_bytes: usize,
+    via: Run,
+    direct: Run,
+    /// Peak RSS above the RSS before the workload, kB.
+    peak_kb: u64,
+    count_tokens_ns: Vec<u64>,
+    zeros_bytes: usize,
+    zeros: Run,
+    zeros_peak_kb: u64,
+}
+
+/// 20 requests with a 2 MiB history, through the proxy and straight to the mock; its
+/// count_tokens; and one 32 MiB request whose tool input is `[0,0,…]`.
+fn long_sessions(pid: u32, via: Target, direct: Target) -> LongSession {
+    let body = long_session::history(2 << 20, "bench n=20 gap_us=0");
+    let load = Load::new(1, 20, 20, 0);
+    let before = reset_peak(pid);
+    let v = run_body(via, &load, body.clone());
+    let peak_kb = proc_status(pid, "VmHWM").saturating_sub(before);
+    let x = run_body(direct, &load, body.clone());
+    let mut client = Client::new(via.addr);
+    let mut count_tokens_ns: Vec<u64> = (0..20)
+        .map(|_| {
+            let t = now_ns();
+            client.request("POST", "/v1/messages/count_tokens", &body, 0);
+            now_ns() - t
+        })
+        .collect();
+    count_tokens_ns.sort_unstable();
+    let zeros = long_session::zeros((32 << 20) - (64 << 10), "bench n=5 gap_us=0");
+    let before = reset_peak(pid);
+    let z = run_body(via, &Load::new(1, 1, 5, 0), zeros.clone());
+    let zeros_peak_kb = proc_status(pid, "VmHWM").saturating_sub(before);
+    LongSession {
+        body_bytes: body.len(),
+        via: v,
+        direct: x,
+        peak_kb,
+        count_tokens_ns,
+        zeros_bytes: zeros.len(),
+        zeros: z,
+        zeros_peak_kb,
+    }
+}
+
+/// Peak RSS above idle, and as a multiple of the request body.
+fn peak(kb: u64, body: usize) -> String {
+    format!(
+        "{} (×{:.1} the body)",
+        mib(kb),
+        kb as f64 * 1024.0 / body.max(1) as f64
+    )
+}
+
+fn print_token_classes() {
+    let classes = token_classes::classes();
+    println!(
+        "\ncount_tokens: estimate vs exact o200k counts per text class (tests/fixtures/tokens),\n\
+         and the estimator's speed on that text\n"
+    );
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7}",
+        "class", "samples", "bytes", "exact", "estimate", "error", "MB/s"
+    );
+    let (mut exact, mut estimate) = (0, 0);
+    for c in &classes {
+        println!(
+            "{:<12} {:>7} {:>7} {:>7} {:>8} {:>+6.1}% {:>7.0}",
+            c.name,
+            c.samples,
+            c.bytes,
+            c.exact,
+            c.estimate,
+            (c.estimate as f64 / c.exact as f64 - 1.0) * 100.0,
+            c.mb_per_s
+        );
+        exact += c.exact;
+        estimate += c.estimate;
+    }
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>8} {:>+6.1}%",
+        "all",
+        classes.iter().map(|c| c.samples).sum::<usize>(),
+        classes.iter().map(|c| c.bytes).sum::<usize>(),
+        exact,
+        estimate,
+        (estimate as f64 / exact as f64 - 1.0) * 100.0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn main() {
     let bench_began = Instant::now();
@@ -852,6 +981,11 @@ fn main() {
     let concurrency = both(Load::new(200, 1, 100, 50_000));
     let burst = both(Load::new(50, 20, 5, 0));
     let sequential = both(Load::new(1, 200, 5, 0));
+    eprintln!(
+        "bench: {:>5.1} s: long sessions (2 MiB history; 32 MiB tool input)",
+        bench_began.elapsed().as_secs_f64()
+    );
+    let long = long_sessions(pid, via, direct);
     thread::sleep(Duration::from_millis(300));
     let (after_rss, peak_hwm) = (proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM"));
 
@@ -926,6 +1060,43 @@ fn main() {
     );
     t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
 
+    let (v, x) = (&long.via, &long.direct);
+    t.section(&format!(
+        "long session: {:.1} MiB Claude Code history (30 tools, file contents), 20 requests in a row",
+        long.body_bytes as f64 / 1048576.0
+    ));
+    t.times(
+        "time to first token",
+        &[0.5],
+        &v.first_deltas(),
+        &x.first_deltas(),
+    );
+    let added = pctl(&v.first_deltas(), 0.5).saturating_sub(pctl(&x.first_deltas(), 0.5));
+    t.row("added time to first token p50", dur(added), "—".into());
+    let per = v.proxy_cpu_ns / v.outcomes.len().max(1) as u64;
+    t.row("proxy CPU per request", dur(per), "—".into());
+    t.row(
+        "proxy peak RSS above idle",
+        peak(long.peak_kb, long.body_bytes),
+        "—".into(),
+    );
+    t.row(
+        "count_tokens of the history p50",
+        dur(pctl(&long.count_tokens_ns, 0.5)),
+        "—".into(),
+    );
+    t.row("streams ok", v.ok_of(), x.ok_of());
+    t.section(&format!(
+        "one {:.0} MiB request: a tool input of [0,0,…]",
+        long.zeros_bytes as f64 / 1048576.0
+    ));
+    t.row(
+        "proxy peak RSS above idle",
+        peak(long.zeros_peak_kb, long.zeros_bytes),
+        "—".into(),
+    );
+    t.row("stream ok", long.zeros.ok_of(), "—".into());
+
     t.section("process");
     t.row(
         "start-up to first /health 200",
@@ -968,4 +1139,5 @@ fn main() {
     drop(warnings);
     drop(proxy);
     let _ = std::fs::remove_dir_all(&home);
+    print_token_classes();
 }

@@ -340,6 +340,8 @@ fn read_events<R: Buffered>(
     app: &App,
 ) -> Result<(), Failure> {
     let mut last_event = Instant::now();
+    // An event arrived since the last wait (the clock is read once per wait, not per event).
+    let mut fresh = false;
     loop {
         if app.cut() {
             return Err(Failure::Upstream(Error::Overloaded(
@@ -347,17 +349,24 @@ fn read_events<R: Buffered>(
                     .into(),
             )));
         }
-        if down.pending() > 0 && (!reader.event_ready() || down.pending() >= MAX_BATCH) {
+        if !reader.event_ready() {
+            // Reading on may wait for the upstream: what was translated leaves now.
+            down.deliver().map_err(Failure::Client)?;
+            let now = Instant::now();
+            if std::mem::take(&mut fresh) {
+                last_event = now;
+            }
+            reader.set_deadline(Some(now + app.cfg.ping_interval));
+        } else if down.pending() >= MAX_BATCH {
             down.deliver().map_err(Failure::Client)?;
         }
-        reader.set_deadline(Some(Instant::now() + app.cfg.ping_interval));
         match reader.next_event() {
             Ok(Some(ev)) if ev.comment => {
                 // The client may be owed a ping.
                 down.idle(tr).map_err(Failure::Client)?;
             }
             Ok(Some(ev)) => {
-                last_event = Instant::now();
+                fresh = true;
                 let parsed = match responses::parse_event(ev.data) {
                     Ok(p) => p,
                     Err(e) => {
