@@ -725,6 +725,12 @@ fn write_auth(dir: &Path) {
     let doc = serde_json::json!({"tokens": {"access_token": jwt, "refresh_token": "rt", "account_id": "acc"}});
     std::fs::create_dir_all(dir).expect("create the codex home");
     std::fs::write(dir.join("auth.json"), doc.to_string()).expect("write auth.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(dir.join("auth.json"), private).expect("chmod auth.json");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
