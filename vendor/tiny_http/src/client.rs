@@ -1,22 +1,34 @@
 use ascii::AsciiString;
 
 use std::io::Error as IoError;
-use std::io::Result as IoResult;
 use std::io::{BufReader, BufWriter, ErrorKind, Read};
 
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::str::FromStr;
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::common::{HTTPVersion, Method};
-use crate::util::RefinedTcpStream;
+use crate::connection::Connection;
+use crate::util::read_timer::{ReadTimer, Wait};
+use crate::util::{BodyEnd, RefinedTcpStream};
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
-use crate::Request;
+use crate::{Header, Limits, Request, Response, StatusCode};
+
+/// How long a connection that is being closed keeps reading and discarding what the client
+/// still sends, so that the client reads the answer before the close (patched, see PATCHES.md).
+const LINGER: Duration = Duration::from_secs(2);
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
+///
+/// Patched (see PATCHES.md): one request at a time (the next head is read once the previous
+/// answer is complete and its body settled), bounded heads, timeouts, and the server's own
+/// refusals answered then followed by a close.
 pub struct ClientConnection {
     // address of the client
-    remote_addr: IoResult<Option<SocketAddr>>,
+    remote_addr: Option<SocketAddr>,
 
     // sequence of Readers to the stream, so that the data is not read in
     //  the wrong order
@@ -32,8 +44,15 @@ pub struct ClientConnection {
     // set to true if we know that the previous request is the last one
     no_more_requests: bool,
 
-    // true if the connection goes through SSL
-    secure: bool,
+    /// The socket both halves use.
+    stream: Arc<Connection>,
+    /// What reads may wait for.
+    timer: Arc<ReadTimer>,
+    limits: Limits,
+    /// Tells how the previous request's body ended.
+    previous_body: Option<Receiver<BodyEnd>>,
+    /// Bytes the current head may still take.
+    head_left: usize,
 }
 
 /// Error that can happen when reading a request.
@@ -44,16 +63,26 @@ enum ReadError {
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
+    /// The connection ended or stayed idle before a new request began: nothing to answer.
+    Closed,
+    /// A request head begun but not finished in time.
+    HeadTimeout,
+    /// A version other than HTTP/1.0 and HTTP/1.1.
+    UnsupportedVersion,
+    HeadTooLarge { in_request_line: bool },
+    TooManyHeaders(HTTPVersion),
+    BadFraming(HTTPVersion, &'static str),
 }
 
 impl ClientConnection {
-    /// Creates a new `ClientConnection` that takes ownership of the `TcpStream`.
-    pub fn new(
-        write_socket: RefinedTcpStream,
-        mut read_socket: RefinedTcpStream,
-    ) -> ClientConnection {
-        let remote_addr = read_socket.peer_addr();
-        let secure = read_socket.secure();
+    /// Creates a new `ClientConnection` that takes ownership of the connection.
+    pub fn new(stream: Connection, limits: &Limits) -> ClientConnection {
+        // Patched: upstream unwrapped this later and panicked when the client had already gone.
+        let remote_addr = stream.peer_addr().ok().flatten();
+        let stream = Arc::new(stream);
+        let timer = Arc::new(ReadTimer::new(limits));
+        let (read_socket, write_socket) =
+            RefinedTcpStream::new(Arc::clone(&stream), Arc::clone(&timer));
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -64,35 +93,48 @@ impl ClientConnection {
             remote_addr,
             next_header_source: first_header,
             no_more_requests: false,
-            secure,
+            stream,
+            timer,
+            limits: limits.clone(),
+            previous_body: None,
+            head_left: 0,
         }
     }
 
-    /// true if the connection is HTTPS
-    pub fn secure(&self) -> bool {
-        self.secure
-    }
-
-    /// Reads the next line from self.next_header_source.
-    ///
-    /// Reads until `CRLF` is reached. The next read will start
-    ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
+    /// Reads one line of a request head (without its CRLF), within what the head may still take.
+    /// The first byte of a request line starts the head's clock.
+    fn read_next_line(&mut self, request_line: bool) -> Result<Vec<u8>, ReadError> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
         loop {
-            let byte = self.next_header_source.by_ref().bytes().next();
-
-            let byte = match byte {
-                Some(b) => b?,
-                None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
-            };
+            let mut byte = [0u8];
+            match self.next_header_source.read(&mut byte) {
+                Ok(0) if matches!(self.timer.get(), Wait::Idle) => return Err(ReadError::Closed),
+                Ok(0) => {
+                    let err = IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF");
+                    return Err(ReadError::ReadIoError(err));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) if matches!(self.timer.get(), Wait::Idle) => return Err(ReadError::Closed),
+                Err(e) if e.kind() == ErrorKind::TimedOut => return Err(ReadError::HeadTimeout),
+                Err(e) => return Err(ReadError::ReadIoError(e)),
+            }
+            if matches!(self.timer.get(), Wait::Idle) {
+                self.timer.set(Wait::Head(Instant::now()));
+            }
+            if self.head_left == 0 {
+                return Err(ReadError::HeadTooLarge {
+                    in_request_line: request_line,
+                });
+            }
+            self.head_left -= 1;
+            let byte = byte[0];
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+                return Ok(buf);
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -104,37 +146,38 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
-        let (method, path, version, headers) = {
-            // reading the request line
-            let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+        self.timer.set(Wait::Idle);
+        self.head_left = self.limits.max_head_bytes;
 
-                parse_request_line(
-                    line.as_str().trim(), // TODO: remove this conversion
-                )?
-            };
+        let line = self.read_next_line(true)?;
+        let line = AsciiString::from_ascii(line).map_err(|_| ReadError::WrongRequestLine)?;
+        let (method, path, version) = parse_request_line(line.as_str().trim())?;
+        if version != HTTPVersion(1, 0) && version != HTTPVersion(1, 1) {
+            return Err(ReadError::UnsupportedVersion);
+        }
 
-            // getting all headers
-            let headers = {
-                let mut headers = Vec::new();
-                loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.read_next_line(false)?;
+            if line.is_empty() {
+                break;
+            }
+            if headers.len() == self.limits.max_headers {
+                return Err(ReadError::TooManyHeaders(version));
+            }
+            let header = AsciiString::from_ascii(line)
+                .ok()
+                .and_then(|line| Header::from_str(line.as_str().trim()).ok());
+            match header {
+                Some(h) => headers.push(h),
+                None => return Err(ReadError::WrongHeader(version)),
+            }
+        }
 
-                    if line.is_empty() {
-                        break;
-                    };
-                    headers.push(match FromStr::from_str(line.as_str().trim()) {
-                        // TODO: remove this conversion
-                        Ok(h) => h,
-                        _ => return Err(ReadError::WrongHeader(version)),
-                    });
-                }
-
-                headers
-            };
-
-            (method, path, version, headers)
-        };
+        self.timer.set(Wait::Body {
+            since: Instant::now(),
+            got: 0,
+        });
 
         // building the writer for the request
         let writer = self.sink.next().unwrap();
@@ -143,125 +186,186 @@ impl ClientConnection {
         let mut data_source = self.source.next().unwrap();
         std::mem::swap(&mut self.next_header_source, &mut data_source);
 
+        let (report, body_end) = channel();
+        self.previous_body = Some(body_end);
+
         // building the next reader
-        let request = crate::request::new_request(
-            self.secure,
+        crate::request::new_request(
+            false,
             method,
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            self.remote_addr,
             data_source,
             writer,
+            Some(report),
         )
         .map_err(|e| {
             use crate::request;
             match e {
+                request::RequestCreationError::CreationIoError(e)
+                    if e.kind() == ErrorKind::TimedOut =>
+                {
+                    ReadError::HeadTimeout
+                }
                 request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
                 request::RequestCreationError::ExpectationFailed => {
-                    ReadError::ExpectationFailed(version)
+                    ReadError::ExpectationFailed(version.clone())
+                }
+                request::RequestCreationError::BadFraming(why) => {
+                    ReadError::BadFraming(version.clone(), why)
                 }
             }
-        })?;
+        })
+    }
 
-        // return the request
-        Ok(request)
+    /// Waits until the answer to the previous request is complete, then reads and discards what
+    /// that request left of its body if it is small enough. `false`: the connection was closed.
+    fn settle_previous(&mut self) -> bool {
+        self.sink.wait_previous();
+        let end = match self.previous_body.take() {
+            // A body that needed no reader (empty, or read whole with the head) sends nothing.
+            Some(end) => end.recv().unwrap_or(BodyEnd::Complete),
+            None => BodyEnd::Complete,
+        };
+        let rest = match end {
+            BodyEnd::Complete => return true,
+            BodyEnd::Unread(n) if n <= self.limits.max_drain => n,
+            BodyEnd::Unread(_) | BodyEnd::Broken => {
+                self.close();
+                return false;
+            }
+        };
+        let mut buf = [0u8; 8192];
+        let mut left = rest;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            match self.next_header_source.read(&mut buf[..want]) {
+                Ok(0) | Err(_) => {
+                    self.no_more_requests = true;
+                    return false;
+                }
+                Ok(n) => left -= n as u64,
+            }
+        }
+        true
+    }
+
+    /// Answers a request the application never sees, then closes the connection.
+    fn refuse(&mut self, status: u16, version: HTTPVersion, why: &str) {
+        log::debug!("refusing a request with {}: {}", status, why);
+        let response = match self.limits.error_page {
+            Some(page) => page(StatusCode(status), why),
+            None => Response::from_string(why).with_status_code(status),
+        };
+        let writer = self.sink.next().unwrap();
+        response
+            .with_connection_close()
+            .raw_print(writer, version, &[], false, None)
+            .ok();
+        self.close();
+    }
+
+    /// Ends the connection after the answer written so far: sends it and a FIN, then reads and
+    /// discards what the client still sends for up to [`LINGER`]: closing a socket with unread
+    /// input sends a reset, which can destroy the answer before the client reads it.
+    fn close(&mut self) {
+        self.no_more_requests = true;
+        self.sink.wait_previous();
+        self.stream.shutdown(Shutdown::Write).ok();
+        self.timer.set(Wait::Linger(Instant::now() + LINGER));
+        let mut buf = [0u8; 8192];
+        while let Ok(1..) = self.next_header_source.read(&mut buf) {}
+    }
+
+    fn answer_error(&mut self, err: ReadError) {
+        let head = self.limits.max_head_bytes;
+        let v11 = HTTPVersion(1, 1);
+        match err {
+            ReadError::WrongRequestLine => self.refuse(400, v11, "malformed request line"),
+            ReadError::WrongHeader(ver) => self.refuse(400, ver, "malformed header line"),
+            ReadError::ExpectationFailed(ver) => {
+                self.refuse(417, ver, "the Expect header can only be 100-continue")
+            }
+            ReadError::UnsupportedVersion => self.refuse(
+                505,
+                v11,
+                "This server only supports HTTP versions 1.0 and 1.1",
+            ),
+            ReadError::HeadTooLarge {
+                in_request_line: true,
+            } => {
+                let why = format!("request line longer than {} bytes", head);
+                self.refuse(414, v11, &why)
+            }
+            ReadError::HeadTooLarge { .. } => {
+                let why = format!("request head larger than {} bytes", head);
+                self.refuse(431, v11, &why)
+            }
+            ReadError::TooManyHeaders(ver) => {
+                let why = format!("more than {} header lines", self.limits.max_headers);
+                self.refuse(431, ver, &why)
+            }
+            ReadError::BadFraming(ver, why) => {
+                let why = format!("ambiguous request framing: {}", why);
+                self.refuse(400, ver, &why)
+            }
+            ReadError::HeadTimeout => {
+                self.refuse(408, v11, "the request head did not arrive in time")
+            }
+            ReadError::ReadIoError(e) => log::debug!("connection ended: {}", e),
+            ReadError::Closed => {}
+        }
     }
 }
 
 impl Iterator for ClientConnection {
     type Item = Request;
-
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
         if self.no_more_requests {
             return None;
         }
 
-        loop {
-            let rq = match self.read() {
-                Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
-                    // request timeout
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // closing the connection
-                }
-
-                Err(ReadError::ExpectationFailed(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
-                    response.raw_print(writer, ver, &[], true, None).ok();
-                    return None; // TODO: should be recoverable, but needs handling in case of body
-                }
-
-                Err(ReadError::ReadIoError(_)) => return None,
-
-                Ok(rq) => rq,
-            };
-
-            // checking HTTP version
-            if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
-                response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                    .ok();
-                continue;
-            }
-
-            // updating the status of the connection
-            let connection_header = rq
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Connection"))
-                .map(|h| h.value.as_str());
-
-            let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
-
-            match lowercase {
-                Some(ref val) if val.contains("close") => self.no_more_requests = true,
-                Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
-                Some(ref val)
-                    if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
-                {
-                    self.no_more_requests = true
-                }
-                None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
-                _ => (),
-            };
-
-            // returning the request
-            return Some(rq);
+        if !self.settle_previous() {
+            return None;
         }
+
+        let rq = match self.read() {
+            Ok(rq) => rq,
+            Err(err) => {
+                self.answer_error(err);
+                return None;
+            }
+        };
+
+        // updating the status of the connection
+        let connection_header = rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Connection"))
+            .map(|h| h.value.as_str());
+
+        let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
+
+        match lowercase {
+            Some(ref val) if val.contains("close") => self.no_more_requests = true,
+            Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
+            Some(ref val)
+                if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
+            {
+                self.no_more_requests = true
+            }
+            None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
+            _ => (),
+        };
+
+        // returning the request
+        Some(rq)
     }
 }
 

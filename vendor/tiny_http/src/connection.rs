@@ -51,35 +51,37 @@ pub(crate) enum Connection {
     #[cfg(unix)]
     Unix(unix_net::UnixStream),
 }
-impl std::io::Read for Connection {
+// Patched: implemented on `&Connection`, so a read half and a write half can share one
+// descriptor (no `try_clone`, see PATCHES.md).
+impl std::io::Read for &Connection {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Self::Tcp(s) => s.read(buf),
+            Connection::Tcp(s) => std::io::Read::read(&mut &*s, buf),
             #[cfg(unix)]
-            Self::Unix(s) => s.read(buf),
+            Connection::Unix(s) => std::io::Read::read(&mut &*s, buf),
         }
     }
 }
-impl std::io::Write for Connection {
+impl std::io::Write for &Connection {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
-            Self::Tcp(s) => s.write(buf),
+            Connection::Tcp(s) => std::io::Write::write(&mut &*s, buf),
             #[cfg(unix)]
-            Self::Unix(s) => s.write(buf),
+            Connection::Unix(s) => std::io::Write::write(&mut &*s, buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
-            Self::Tcp(s) => s.flush(),
+            Connection::Tcp(s) => std::io::Write::flush(&mut &*s),
             #[cfg(unix)]
-            Self::Unix(s) => s.flush(),
+            Connection::Unix(s) => std::io::Write::flush(&mut &*s),
         }
     }
 }
 impl Connection {
     /// Gets the peer's address. Some for TCP, None for Unix sockets.
-    pub(crate) fn peer_addr(&mut self) -> std::io::Result<Option<SocketAddr>> {
+    pub(crate) fn peer_addr(&self) -> std::io::Result<Option<SocketAddr>> {
         match self {
             Self::Tcp(s) => s.peer_addr().map(Some),
             #[cfg(unix)]
@@ -95,11 +97,19 @@ impl Connection {
         }
     }
 
-    pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
+    pub(crate) fn set_read_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
         match self {
-            Self::Tcp(s) => s.try_clone().map(Self::from),
+            Self::Tcp(s) => s.set_read_timeout(t),
             #[cfg(unix)]
-            Self::Unix(s) => s.try_clone().map(Self::from),
+            Self::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_write_timeout(t),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_write_timeout(t),
         }
     }
 }

@@ -98,7 +98,6 @@ use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -108,6 +107,7 @@ use connection::Connection;
 use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
+pub use limits::{ErrorPage, Limits};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
@@ -116,6 +116,7 @@ pub use test::TestRequest;
 mod client;
 mod common;
 mod connection;
+mod limits;
 mod request;
 mod response;
 mod test;
@@ -157,6 +158,7 @@ impl From<Request> for Message {
 
 // this trait is to make sure that Server implements Share and Send
 #[doc(hidden)]
+#[allow(dead_code)] // patched: unused-trait warning on current Rust
 trait MustBeShareDummy: Sync + Send {}
 #[doc(hidden)]
 impl MustBeShareDummy for Server {}
@@ -223,6 +225,19 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        // TLS is not supported in this copy (see PATCHES.md)
+        if ssl_config.is_some() {
+            return Err("this copy of tiny_http has no TLS support".into());
+        }
+        Self::from_listener_with_limits(listener, Limits::default())
+    }
+
+    /// Patched (see PATCHES.md): like `from_listener`, with bounds and timeouts for the client
+    /// connections.
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -234,64 +249,17 @@ impl Server {
             (listener, local_addr)
         };
 
-        // TLS is not supported in this copy (see PATCHES.md)
-        if ssl_config.is_some() {
-            return Err("this copy of tiny_http has no TLS support".into());
-        }
-
         // creating a task where server.accept() is continuously called
         // and ClientConnection objects are pushed in the messages queue
         let messages = MessagesQueue::with_capacity(8);
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
-        thread::spawn(move || {
-            // a tasks pool is used to dispatch the connections into threads
-            let tasks_pool = util::TaskPool::new();
-
-            log::debug!("Running accept thread");
-            while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = RefinedTcpStream::new(sock);
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
-                    }
-                    Err(e) => Err(e),
-                };
-
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
-                            }
-                        }));
-                    }
-
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
-                }
-            }
-            log::debug!("Terminating accept thread");
-        });
+        thread::Builder::new()
+            .name("tiny_http accept".into())
+            .spawn(move || {
+                accept_loop(&server, &inside_close_trigger, &inside_messages, &limits)
+            })?;
 
         // result
         Ok(Server {
@@ -353,6 +321,110 @@ impl Server {
     /// This method allows graceful shutdown of server.
     pub fn unblock(&self) {
         self.messages.unblock();
+    }
+}
+
+/// Accepts connections and hands each to the pool, which turns it into requests.
+///
+/// Patched (see PATCHES.md): upstream ended this loop, and closed the listener, on the first
+/// accept error, so running out of file descriptors (or a connection reset while queued) left a
+/// live process that no longer listened. Now errors that concern one connection are skipped,
+/// a lack of descriptors or memory is waited out with a growing pause, and only an error that
+/// says the listener itself is unusable ends the loop (reported to `recv`).
+fn accept_loop(
+    listener: &Listener,
+    close: &AtomicBool,
+    messages: &Arc<MessagesQueue<Message>>,
+    limits: &Limits,
+) {
+    // a tasks pool is used to dispatch the connections into threads
+    let tasks_pool = util::TaskPool::new();
+    let mut pause = Duration::ZERO;
+
+    log::debug!("Running accept thread");
+    while !close.load(Relaxed) {
+        let sock = match listener.accept() {
+            Ok((sock, _)) => sock,
+            Err(e) => match accept_error(&e) {
+                AcceptError::Retry => continue,
+                AcceptError::Fatal => {
+                    log::error!("Error accepting new client: {}", e);
+                    messages.push(e.into());
+                    break;
+                }
+                AcceptError::WaitForResources => {
+                    if pause.is_zero() {
+                        log::error!(
+                            "cannot accept connections: {} (pausing and retrying until some are closed)",
+                            e
+                        );
+                    }
+                    pause = (pause * 2).clamp(MIN_ACCEPT_PAUSE, MAX_ACCEPT_PAUSE);
+                    thread::sleep(pause);
+                    continue;
+                }
+            },
+        };
+        if !pause.is_zero() {
+            log::warn!("accepting connections again");
+            pause = Duration::ZERO;
+        }
+        // A failure here only loses the write timeout for this connection.
+        sock.set_write_timeout(limits.write_timeout).ok();
+        let client = ClientConnection::new(sock, limits);
+        let messages = messages.clone();
+        let mut client = Some(client);
+        tasks_pool.spawn(Box::new(move || {
+            if let Some(client) = client.take() {
+                for rq in client {
+                    messages.push(rq.into());
+                }
+            }
+        }));
+    }
+    log::debug!("Terminating accept thread");
+}
+
+/// Shortest and longest pause between accepts while descriptors or memory are short.
+const MIN_ACCEPT_PAUSE: Duration = Duration::from_millis(5);
+const MAX_ACCEPT_PAUSE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptError {
+    /// About one connection only (it was reset while queued, a signal, a timeout): accept again.
+    Retry,
+    /// The process or system is out of descriptors or memory: wait, then accept again.
+    WaitForResources,
+    /// The listener itself is unusable.
+    Fatal,
+}
+
+fn accept_error(e: &IoError) -> AcceptError {
+    match e.kind() {
+        IoErrorKind::Interrupted
+        | IoErrorKind::WouldBlock
+        | IoErrorKind::TimedOut
+        | IoErrorKind::ConnectionAborted
+        | IoErrorKind::ConnectionReset => return AcceptError::Retry,
+        _ => {}
+    }
+    #[cfg(unix)]
+    {
+        match e.raw_os_error() {
+            // accept(2) on Linux also reports network errors already pending on the new socket.
+            Some(
+                libc::EPROTO | libc::ENOPROTOOPT | libc::EHOSTDOWN | libc::ENONET
+                | libc::EHOSTUNREACH | libc::EOPNOTSUPP | libc::ENETDOWN | libc::ENETUNREACH
+                | libc::EPERM,
+            ) => AcceptError::Retry,
+            Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT) => AcceptError::Fatal,
+            // EMFILE, ENFILE, ENOBUFS, ENOMEM, and anything unknown.
+            _ => AcceptError::WaitForResources,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        AcceptError::WaitForResources
     }
 }
 

@@ -3,11 +3,10 @@ use std::io::{self, Cursor, ErrorKind, Read, Write};
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 
 use std::sync::mpsc::Sender;
 
-use crate::util::{EqualReader, FusedReader};
+use crate::util::{BodyEnd, ChunkedBody, EqualReader, FusedReader};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
 use chunked_transfer::Decoder;
 
@@ -108,6 +107,9 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// Patched: the body's length is ambiguous or invalid (see `body_framing`).
+    BadFraming(&'static str),
 }
 
 impl From<IoError> for RequestCreationError {
@@ -135,30 +137,15 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
+    report: Option<Sender<BodyEnd>>,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
     // finding the transfer-encoding header
-    let transfer_encoding = headers
-        .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
+    let (content_length, chunked) = body_framing(&headers, &version)?;
 
-    // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
-        // if transfer-encoding is specified, the Content-Length
-        // header must be ignored (RFC2616 #4.4)
-        None
-    } else {
-        headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
-    };
-
-    // true if the client sent a `Expect: 100-continue` header
     let expects_continue = {
         match headers
             .iter()
@@ -212,13 +199,14 @@ where
 
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            let data_reader = EqualReader::new(source_data, content_length, report);
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
-    } else if transfer_encoding.is_some() {
+    } else if chunked {
         // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
         // over the message (RFC2616 #3.6)
-        Box::new(FusedReader::new(Decoder::new(source_data))) as Box<dyn Read + Send + 'static>
+        let data_reader = ChunkedBody::new(Decoder::new(source_data), report);
+        Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
     } else {
         // if we have neither a Content-Length nor a Transfer-Encoding,
         // assuming that we have no data
@@ -239,6 +227,55 @@ where
         must_send_continue: expects_continue,
         notify_when_responded: None,
     })
+}
+
+/// Patched (see PATCHES.md): how long the body is, from `Content-Length` and
+/// `Transfer-Encoding`, refusing what two HTTP parsers could read differently (request
+/// smuggling): both headers at once, either one twice, a length that is not plain digits, a
+/// transfer coding other than `chunked`, or a transfer coding in an HTTP/1.0 request.
+/// Upstream preferred `Transfer-Encoding` when both were sent, decoded any transfer coding as
+/// chunked and took an unparsable length (`-1`, `5, 5`) as no body.
+fn body_framing(
+    headers: &[Header],
+    version: &HTTPVersion,
+) -> Result<(Option<usize>, bool), RequestCreationError> {
+    let mut lengths = headers.iter().filter(|h| h.field.equiv("Content-Length"));
+    let mut codings = headers
+        .iter()
+        .filter(|h| h.field.equiv("Transfer-Encoding"));
+    let (length, coding) = (lengths.next(), codings.next());
+    if lengths.next().is_some() {
+        return Err(RequestCreationError::BadFraming(
+            "more than one Content-Length header",
+        ));
+    }
+    if codings.next().is_some() {
+        return Err(RequestCreationError::BadFraming(
+            "more than one Transfer-Encoding header",
+        ));
+    }
+    match (length, coding) {
+        (Some(_), Some(_)) => Err(RequestCreationError::BadFraming(
+            "both Content-Length and Transfer-Encoding",
+        )),
+        (None, Some(_)) if *version < HTTPVersion(1, 1) => Err(
+            RequestCreationError::BadFraming("Transfer-Encoding in an HTTP/1.0 request"),
+        ),
+        (None, Some(te)) if te.value.as_str().eq_ignore_ascii_case("chunked") => Ok((None, true)),
+        (None, Some(_)) => Err(RequestCreationError::BadFraming(
+            "a Transfer-Encoding other than chunked",
+        )),
+        (Some(cl), None) => {
+            let digits = cl.value.as_str();
+            match digits.parse::<usize>() {
+                Ok(n) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    Ok((Some(n), false))
+                }
+                _ => Err(RequestCreationError::BadFraming("an invalid Content-Length")),
+            }
+        }
+        (None, None) => Ok((None, false)),
+    }
 }
 
 impl Request {
@@ -469,6 +506,7 @@ impl Request {
         })
     }
 
+    #[allow(dead_code)] // was used by the HTTPS path, removed in this copy
     pub(crate) fn with_notify_sender(mut self, sender: Sender<()>) -> Self {
         self.notify_when_responded = Some(sender);
         self

@@ -1,107 +1,48 @@
 use std::io::Result as IoResult;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
+use crate::util::read_timer::{timed_out, ReadTimer};
 
-pub(crate) enum Stream {
-    Http(Connection),
-}
-
-impl Clone for Stream {
-    fn clone(&self) -> Self {
-        match self {
-            Stream::Http(tcp_stream) => Stream::Http(tcp_stream.try_clone().unwrap()),
-        }
-    }
-}
-
-impl From<Connection> for Stream {
-    fn from(tcp_stream: Connection) -> Self {
-        Stream::Http(tcp_stream)
-    }
-}
-
-impl Stream {
-    fn secure(&self) -> bool {
-        match self {
-            Stream::Http(_) => false,
-        }
-    }
-
-    fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
-        match self {
-            Stream::Http(tcp_stream) => tcp_stream.peer_addr(),
-        }
-    }
-
-    fn shutdown(&mut self, how: Shutdown) -> IoResult<()> {
-        match self {
-            Stream::Http(tcp_stream) => tcp_stream.shutdown(how),
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        match self {
-            Stream::Http(tcp_stream) => tcp_stream.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        match self {
-            Stream::Http(tcp_stream) => tcp_stream.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> IoResult<()> {
-        match self {
-            Stream::Http(tcp_stream) => tcp_stream.flush(),
-        }
-    }
-}
-
+/// One half of a client connection. Patched (see PATCHES.md): both halves share one descriptor
+/// (upstream duplicated it with `try_clone`, which cost a second fd per connection and panicked
+/// when none was left), and reads are bounded by the connection's [`ReadTimer`].
 pub struct RefinedTcpStream {
-    stream: Stream,
+    stream: Arc<Connection>,
     close_read: bool,
     close_write: bool,
+    /// Set on the read half only.
+    timer: Option<Arc<ReadTimer>>,
+    /// The receive timeout currently set on the socket.
+    applied: Option<Duration>,
 }
 
 impl RefinedTcpStream {
-    pub(crate) fn new<S>(stream: S) -> (RefinedTcpStream, RefinedTcpStream)
-    where
-        S: Into<Stream>,
-    {
-        let stream: Stream = stream.into();
-
-        let (read, write) = (stream.clone(), stream);
-
+    /// The read half and the write half of `stream`.
+    pub(crate) fn new(
+        stream: Arc<Connection>,
+        timer: Arc<ReadTimer>,
+    ) -> (RefinedTcpStream, RefinedTcpStream) {
         let read = RefinedTcpStream {
-            stream: read,
+            stream: Arc::clone(&stream),
             close_read: true,
             close_write: false,
+            timer: Some(timer),
+            applied: None,
         };
 
         let write = RefinedTcpStream {
-            stream: write,
+            stream,
             close_read: false,
             close_write: true,
+            timer: None,
+            applied: None,
         };
 
         (read, write)
-    }
-
-    /// Returns true if this struct wraps around a secure connection.
-    #[inline]
-    pub(crate) fn secure(&self) -> bool {
-        self.stream.secure()
-    }
-
-    pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
-        self.stream.peer_addr()
     }
 }
 
@@ -119,16 +60,42 @@ impl Drop for RefinedTcpStream {
 
 impl Read for RefinedTcpStream {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        self.stream.read(buf)
+        let timer = match &self.timer {
+            Some(timer) => timer,
+            None => return (&*self.stream).read(buf),
+        };
+        let budget = timer.budget(Instant::now())?;
+        if budget != self.applied {
+            self.stream.set_read_timeout(budget)?;
+            self.applied = budget;
+        }
+        match (&*self.stream).read(buf) {
+            Ok(n) => {
+                timer.received(n);
+                Ok(n)
+            }
+            // An expired SO_RCVTIMEO reads as EAGAIN.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Err(timed_out())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
 impl Write for RefinedTcpStream {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        self.stream.write(buf)
+        match (&*self.stream).write(buf) {
+            // An expired SO_SNDTIMEO: the client stopped reading.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Err(std::io::Error::new(
+                ErrorKind::TimedOut,
+                "the client stopped reading",
+            )),
+            other => other,
+        }
     }
 
     fn flush(&mut self) -> IoResult<()> {
-        self.stream.flush()
+        (&*self.stream).flush()
     }
 }

@@ -73,6 +73,22 @@ impl<W: Write + Send> SequentialWriterBuilder<W> {
     }
 }
 
+impl<W: Write + Send> SequentialWriterBuilder<W> {
+    /// Patched (see PATCHES.md): blocks until the last writer handed out is dropped, i.e. the
+    /// answer to the previous request is complete, then flushes what it left buffered.
+    pub fn wait_previous(&mut self) {
+        if let Some(trigger) = self.next_trigger.take() {
+            // An error means that writer is gone too.
+            trigger.recv().ok();
+        }
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush()
+            .ok();
+    }
+}
+
 impl<R: Read + Send> Iterator for SequentialReaderBuilder<R> {
     type Item = SequentialReader<R>;
 
