@@ -15,6 +15,8 @@ run:
 
 test:
 	$(CARGO) test --locked --lib --bins --tests
+	# The patched tiny_http in vendor/ (its PATCHES.md names these tests).
+	$(CARGO) test --locked -p tiny_http --lib --tests
 
 ## Then clippy for Windows and macOS, the workflow files and the shell scripts (scripts/lint.sh;
 ## installs its tools on first use).

@@ -75,6 +75,11 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    /// How long a client may stall: the whole request head, each pause in a body (which must
+    /// also keep up a minimum rate), each blocked write of an answer.
+    pub client_timeout: Duration,
+    /// How long an idle client connection waits for its next request.
+    pub keep_alive_timeout: Duration,
     /// OAuth issuer for `login` (authorize, token and device-code endpoints).
     pub auth_url: String,
     pub log_format: LogFormat,
@@ -140,7 +145,9 @@ const SETTINGS: &[Setting] = &[
     s("--first-byte-timeout", "PROXY_FIRST_BYTE_TIMEOUT_SECS", "120", "seconds for the upstream to start answering"),
     s("--idle-timeout", "PROXY_IDLE_TIMEOUT_SECS", "300", "seconds of upstream silence before giving up"),
     s("--max-body", "PROXY_MAX_BODY_MB", "32", "largest request body in MiB"),
-    s("--max-connections", "PROXY_MAX_CONNECTIONS", "512", "requests served at once; more get 529"),
+    s("--max-connections", "PROXY_MAX_CONNECTIONS", "512", "requests served at once; more get 529 (lowered to fit the open-file limit)"),
+    s("--client-timeout", "PROXY_CLIENT_TIMEOUT_SECS", "60", "seconds a client may stall while sending a request or reading an answer"),
+    s("--keep-alive-timeout", "PROXY_KEEP_ALIVE_SECS", "120", "seconds an idle client connection stays open"),
     s("--allow-host", "PROXY_ALLOW_HOSTS", "", "extra Host names to answer, comma-separated (* = any)"),
     s("--allow-origin", "PROXY_ALLOW_ORIGINS", "", "web origins allowed to call, comma-separated (* = any)"),
 ];
@@ -285,6 +292,8 @@ impl Config {
             idle_timeout: secs(named("--idle-timeout"))?,
             max_body_bytes: number::<usize>(named("--max-body"))?.saturating_mul(1 << 20),
             max_connections: number(named("--max-connections"))?,
+            client_timeout: secs(named("--client-timeout"))?,
+            keep_alive_timeout: secs(named("--keep-alive-timeout"))?,
             auth_url: url(named("--auth-url"))?,
             log_format: match get("--log-format").as_str() {
                 "text" => LogFormat::Text,
@@ -334,6 +343,8 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: 32 << 20,
             max_connections: 512,
+            client_timeout: Duration::from_secs(60),
+            keep_alive_timeout: Duration::from_secs(120),
             auth_url: upstream_url
                 .split("/backend-api")
                 .next()
@@ -367,6 +378,8 @@ impl Config {
             ("--first-byte-timeout", secs(self.first_byte_timeout)),
             ("--idle-timeout", secs(self.idle_timeout)),
             ("--max-body", (self.max_body_bytes >> 20).to_string()),
+            ("--client-timeout", secs(self.client_timeout)),
+            ("--keep-alive-timeout", secs(self.keep_alive_timeout)),
         ]
     }
 

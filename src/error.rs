@@ -38,6 +38,8 @@ pub enum Error {
     Overloaded(String),
     /// The upstream did not answer in time (504).
     Timeout(String),
+    /// The client was too slow sending its request (408).
+    ClientTimeout(String),
     /// The upstream failed or sent something unusable (5xx).
     Upstream { status: u16, message: String },
 }
@@ -54,6 +56,7 @@ impl Error {
             Error::RateLimited { .. } => 429,
             Error::Overloaded(_) => 529,
             Error::Timeout(_) => 504,
+            Error::ClientTimeout(_) => 408,
             Error::Upstream { status, .. } => *status,
         }
     }
@@ -68,7 +71,7 @@ impl Error {
             Error::TooLarge(_) => "request_too_large",
             Error::RateLimited { .. } => "rate_limit_error",
             Error::Overloaded(_) => "overloaded_error",
-            Error::Timeout(_) => "timeout_error",
+            Error::Timeout(_) | Error::ClientTimeout(_) => "timeout_error",
             Error::Upstream { .. } => "api_error",
         }
     }
@@ -87,6 +90,7 @@ impl Error {
             Error::RateLimited { .. }
             | Error::Overloaded(_)
             | Error::Timeout(_)
+            | Error::ClientTimeout(_)
             | Error::Upstream { .. } => true,
         }
     }
@@ -257,6 +261,7 @@ impl fmt::Display for Error {
             | Error::NotFound(m)
             | Error::Overloaded(m)
             | Error::Timeout(m)
+            | Error::ClientTimeout(m)
             | Error::RateLimited { message: m, .. }
             | Error::Upstream { message: m, .. } => f.write_str(m),
         }

@@ -29,6 +29,7 @@ pub mod handler;
 pub mod launcher;
 pub mod logging;
 pub mod login;
+pub mod nofile;
 pub mod owner;
 pub mod private;
 pub mod redact;

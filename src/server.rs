@@ -1,6 +1,7 @@
-//! The HTTP edge: binds the listener, accepts requests on tiny_http's threads, gives each request
-//! its own thread, routes it, enforces the connection cap and the optional client API key, and
-//! writes plain JSON answers. Streaming answers are written by [`crate::handler`] through
+//! The HTTP edge: binds the listener, accepts requests on tiny_http's threads (with the bounds
+//! and client timeouts of the patched tiny_http in `vendor/`), gives each request its own
+//! thread, routes it, enforces the connection cap and the optional client API key, and writes
+//! plain JSON answers. Streaming answers are written by [`crate::handler`] through
 //! [`ChunkedWriter`].
 
 use std::io::{self, Read, Write};
@@ -96,12 +97,27 @@ impl Running {
     }
 }
 
-/// Binds `cfg.host:cfg.port` and starts serving on background threads.
-pub fn start(cfg: Config) -> io::Result<Running> {
+/// Binds `cfg.host:cfg.port` and starts serving on background threads. Raises the open-file
+/// limit first, and lowers `cfg.max_connections` to what it allows.
+pub fn start(mut cfg: Config) -> io::Result<Running> {
+    let nofile = crate::nofile::raise();
+    let cap = crate::nofile::cap(cfg.max_connections, nofile);
+    if cap < cfg.max_connections {
+        log::warn!(
+            "serving at most {cap} requests at once (not {}): the open-file limit is {} and each \
+             request needs about {} descriptors; raise it with `ulimit -n` (LimitNOFILE= under systemd)",
+            cfg.max_connections,
+            nofile.unwrap_or_default(),
+            crate::nofile::PER_REQUEST
+        );
+        cfg.max_connections = cap;
+    }
     let listener = no_delay(TcpListener::bind((cfg.host.as_str(), cfg.port))?)?;
     let addr = listener.local_addr()?;
-    let server =
-        Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
+    let server = Arc::new(
+        tiny_http::Server::from_listener_with_limits(listener, client_limits(&cfg))
+            .map_err(io::Error::other)?,
+    );
     let agent = upstream::agent(&cfg);
     let app = Arc::new(App {
         upstream: Upstream::new(&cfg, agent),
@@ -117,12 +133,6 @@ pub fn start(cfg: Config) -> io::Result<Running> {
             .name("accept".into())
             .spawn(move || accept_loop(&server, &app))?
     };
-    {
-        let app = Arc::clone(&app);
-        std::thread::Builder::new()
-            .name("knock".into())
-            .spawn(move || knock_loop(addr, &app))?;
-    }
     Ok(Running {
         addr,
         app,
@@ -137,6 +147,11 @@ pub fn serve(running: Running) -> Result<std::process::ExitCode, String> {
     crate::signals::catch_terminate();
     announce(&running);
     while crate::signals::terminate_requests() == 0 {
+        if running.accept.as_ref().is_none_or(|h| h.is_finished()) {
+            // Never live on without listening: exit so a supervisor restarts the proxy.
+            running.shutdown(DRAIN, || crate::signals::terminate_requests() > 0);
+            return Err("the listener failed (see the log above); exiting".into());
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     running.shutdown(DRAIN, || crate::signals::terminate_requests() >= 2);
@@ -214,35 +229,89 @@ fn client_hint(addr: SocketAddr, has_key: bool) -> String {
     }
 }
 
+/// Hands each request to a thread of its own. Nothing here writes to a client or reads from
+/// one: a slow client (even one over the cap) holds up only its own thread.
 fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
-    for request in server.incoming_requests() {
-        // Over the cap: answer at once on this thread rather than queue a hang.
-        if app.active.fetch_add(1, Ordering::SeqCst) >= app.cfg.max_connections {
-            app.active.fetch_sub(1, Ordering::SeqCst);
-            let err =
-                Error::Overloaded("the proxy is at its connection limit; retry shortly".into());
-            log::warn!(
-                "{} {} -> 529 (connection limit {})",
-                request.method(),
-                request.url(),
-                app.cfg.max_connections
-            );
-            respond_error(request, &err);
-            continue;
-        }
+    loop {
+        let request = match server.recv() {
+            Ok(rq) => rq,
+            Err(e) => {
+                if !app.stopping.load(Ordering::SeqCst) {
+                    log::error!("the listener failed: {e}");
+                }
+                return;
+            }
+        };
         let app2 = Arc::clone(app);
         let spawned = std::thread::Builder::new()
             .name("request".into())
             .stack_size(1 << 20)
-            .spawn(move || {
-                let _guard = Active(&app2.active);
-                route(request, &app2);
-            });
+            .spawn(move || serve_one(request, &app2));
         if let Err(e) = spawned {
-            app.active.fetch_sub(1, Ordering::SeqCst);
+            // The request is dropped here, which sends an empty 500.
             log::error!("cannot start a request thread: {e}");
         }
     }
+}
+
+/// Serves one request within the cap on requests in flight; over it, a 529.
+fn serve_one(request: Request, app: &App) {
+    if app.active.fetch_add(1, Ordering::SeqCst) >= app.cfg.max_connections {
+        app.active.fetch_sub(1, Ordering::SeqCst);
+        let err = Error::Overloaded("the proxy is at its connection limit; retry shortly".into());
+        log::warn!(
+            "{} {} -> 529 (connection limit {})",
+            request.method(),
+            request.url(),
+            app.cfg.max_connections
+        );
+        respond_error(request, &err);
+        return;
+    }
+    let _guard = Active(&app.active);
+    route(request, app);
+}
+
+/// Keeps a request's body flowing: below this rate a body gets no more time than
+/// `client_timeout` (4 KiB/s: a 32 MiB body may take 2 hours; a modem is ten times faster).
+const CLIENT_MIN_RATE: u64 = 4 << 10;
+
+/// The bounds and timeouts tiny_http applies to client connections.
+fn client_limits(cfg: &Config) -> tiny_http::Limits {
+    tiny_http::Limits {
+        idle_timeout: Some(cfg.keep_alive_timeout),
+        head_timeout: Some(cfg.client_timeout),
+        body_timeout: Some(cfg.client_timeout),
+        body_min_rate: CLIENT_MIN_RATE,
+        write_timeout: Some(cfg.client_timeout),
+        error_page: Some(error_page),
+        // 64 KiB head, 100 headers, 1 MiB of an unread body drained before the next request.
+        ..tiny_http::Limits::default()
+    }
+}
+
+/// tiny_http's own refusals (a malformed, ambiguous or oversized request head, a head too slow
+/// to arrive, HTTP/2), as Anthropic error bodies.
+fn error_page(status: tiny_http::StatusCode, why: &str) -> Response<io::Cursor<Vec<u8>>> {
+    let err = match status.0 {
+        408 => Error::ClientTimeout(why.to_owned()),
+        _ => Error::BadRequest(why.to_owned()),
+    };
+    let mut resp = Response::from_data(err.to_json()).with_status_code(status);
+    for h in [
+        header("Content-Type", "application/json"),
+        header("request-id", &handler::new_id("req_")),
+        header(
+            "x-should-retry",
+            if err.should_retry() { "true" } else { "false" },
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        resp.add_header(h);
+    }
+    resp
 }
 
 /// Turns off Nagle's algorithm for every accepted connection: each event is one small write,
@@ -272,44 +341,6 @@ fn no_delay(listener: TcpListener) -> io::Result<TcpListener> {
     #[cfg(not(any(unix, windows)))]
     {
         Ok(listener)
-    }
-}
-
-/// How often the pool is knocked while requests are in flight, and for how many rounds after.
-const KNOCK_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-const KNOCK_ROUNDS_AFTER: u32 = 50;
-/// How often an idle proxy checks for activity.
-const IDLE_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Works around a race in tiny_http 0.12's connection pool: it hands a new connection to the
-/// queue when it counts an idle thread, but a thread it just woke still counts as idle until it
-/// runs. In a burst of new connections on a busy machine, dozens can pile up in the queue while
-/// the few woken threads take one each and then stay with their connections (a long stream, an
-/// idle keep-alive) — measured by `make bench`: 114 of 200 streams waited 1–6 s for their first
-/// byte. Every new connection makes the pool wake or start a thread, which takes the oldest
-/// queued connection first; so while requests are in flight (and for a second after) the proxy
-/// opens and closes a loopback connection every 20 ms. tiny_http reads EOF from it and no
-/// request reaches the handler; it costs about 1 % of a core while requests are in flight.
-fn knock_loop(addr: std::net::SocketAddr, app: &App) {
-    let target = match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => {
-            (std::net::Ipv4Addr::LOCALHOST, addr.port()).into()
-        }
-        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
-        _ => addr,
-    };
-    let mut rounds_left = 0;
-    while !app.stopping.load(Ordering::SeqCst) {
-        if app.active.load(Ordering::SeqCst) > 0 {
-            rounds_left = KNOCK_ROUNDS_AFTER;
-        }
-        if rounds_left == 0 {
-            std::thread::sleep(IDLE_CHECK);
-            continue;
-        }
-        rounds_left -= 1;
-        let _ = std::net::TcpStream::connect_timeout(&target, IDLE_CHECK);
-        std::thread::sleep(KNOCK_EVERY);
     }
 }
 
@@ -413,7 +444,12 @@ pub fn read_body(request: &mut Request, cap: usize) -> Result<Vec<u8>, Error> {
         .as_reader()
         .take(cap as u64 + 1)
         .read_to_end(&mut body)
-        .map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?;
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => Error::ClientTimeout(
+                "the request body stopped arriving before its end (see --client-timeout)".into(),
+            ),
+            _ => Error::BadRequest(format!("could not read the request body: {e}")),
+        })?;
     if body.len() > cap {
         return Err(Error::TooLarge(cap));
     }

@@ -1,4 +1,4 @@
-//! Signal handling, the only `unsafe` in the crate: the C library's `signal()` on Unix, the
+//! Signal handling: the C library's `signal()` on Unix, the
 //! console's `SetConsoleCtrlHandler` on Windows, with handlers that only touch an atomic. std
 //! links both libraries already, so no crate is needed.
 //!

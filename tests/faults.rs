@@ -322,9 +322,9 @@ fn upstream_disconnect_counts_are_not_retried_after_output() {
 }
 
 /// Many clients connecting at once, against the real binary in its own process, while the
-/// streams keep the CPUs busy. (The tiny_http pool race that `server::knock_loop` works around
-/// needs heavier load than a test should make; `make bench` shows it: 2–5 of 200 streams
-/// waited ~5 s for their first byte without the workaround, none with it.)
+/// streams keep the CPUs busy. (The tiny_http pool race fixed in `vendor/tiny_http` needs
+/// heavier load than a test should make here; `make bench` shows it, and the pool's own test
+/// `a_burst_of_blocking_tasks_all_run_at_once` pins it down.)
 #[test]
 fn a_burst_of_new_connections_is_served_at_once() {
     // Busy streams: 100 deltas 40 ms apart keep the cores working while clients connect.

@@ -16,9 +16,11 @@ use crate::util::{BodyEnd, RefinedTcpStream};
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::{Header, Limits, Request, Response, StatusCode};
 
-/// How long a connection that is being closed keeps reading and discarding what the client
-/// still sends, so that the client reads the answer before the close (patched, see PATCHES.md).
+/// How long, and how much, a connection that is being closed keeps reading and discarding of
+/// what the client still sends, so that the client reads the answer before the close (patched,
+/// see PATCHES.md).
 const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 << 20;
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
@@ -268,15 +270,22 @@ impl ClientConnection {
     }
 
     /// Ends the connection after the answer written so far: sends it and a FIN, then reads and
-    /// discards what the client still sends for up to [`LINGER`]: closing a socket with unread
-    /// input sends a reset, which can destroy the answer before the client reads it.
+    /// discards what the client still sends, up to [`LINGER`] and [`LINGER_BYTES`]: closing a
+    /// socket with unread input sends a reset, which can destroy the answer before the client
+    /// reads it.
     fn close(&mut self) {
         self.no_more_requests = true;
         self.sink.wait_previous();
         self.stream.shutdown(Shutdown::Write).ok();
         self.timer.set(Wait::Linger(Instant::now() + LINGER));
         let mut buf = [0u8; 8192];
-        while let Ok(1..) = self.next_header_source.read(&mut buf) {}
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match self.next_header_source.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
     }
 
     fn answer_error(&mut self, err: ReadError) {

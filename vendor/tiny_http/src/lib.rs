@@ -460,3 +460,45 @@ impl Drop for Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{accept_error, AcceptError};
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn accept_errors_that_concern_one_connection_are_retried() {
+        for kind in [
+            ErrorKind::ConnectionAborted,
+            ErrorKind::Interrupted,
+            ErrorKind::WouldBlock,
+            ErrorKind::TimedOut,
+        ] {
+            assert_eq!(accept_error(&Error::from(kind)), AcceptError::Retry);
+        }
+        assert_eq!(
+            accept_error(&Error::from_raw_os_error(libc::EPROTO)),
+            AcceptError::Retry
+        );
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_waited_out() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(
+                accept_error(&Error::from_raw_os_error(errno)),
+                AcceptError::WaitForResources
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_broken_listener_stops_the_loop() {
+        for errno in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK] {
+            assert_eq!(
+                accept_error(&Error::from_raw_os_error(errno)),
+                AcceptError::Fatal
+            );
+        }
+    }
+}

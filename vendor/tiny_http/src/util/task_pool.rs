@@ -207,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn threads_beyond_the_minimum_are_reused_while_waiting() {
+    fn a_waiting_thread_is_reused() {
         let pool = TaskPool::new();
         let (tx, rx) = channel();
         for i in 0..100 {
@@ -217,6 +217,19 @@ mod tests {
         let mut got: Vec<i32> = (0..100).map(|_| rx.recv().unwrap()).collect();
         got.sort();
         assert_eq!(got, (0..100).collect::<Vec<_>>());
-        assert!(pool.sharing.lock().threads <= 100);
+        // Once every thread waits, a new task takes one of them.
+        let all_waiting = || {
+            let state = pool.sharing.lock();
+            (state.idle == state.threads).then_some(state.threads)
+        };
+        let threads = loop {
+            if let Some(n) = all_waiting() {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        pool.spawn(Box::new(move || tx.send(100).unwrap()));
+        assert_eq!(rx.recv().unwrap(), 100);
+        assert!(pool.sharing.lock().threads <= threads);
     }
 }
