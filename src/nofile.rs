@@ -2,9 +2,10 @@
 //! the cap on requests in flight sized by it, so that a busy proxy answers 529 before it runs
 //! out of descriptors (at the usual soft limit of 1024, 400 streams used to exhaust them).
 
-/// Descriptors a request in flight holds: its client connection, its upstream connection, and
-/// a margin for the upstream pool's idle connections and the token file. `make bench`'s 200
-/// streams held 2.1 per stream.
+/// Descriptors a request in flight holds: its client connection and its upstream connection
+/// (200 concurrent streams held 2.0 per stream; 3.0 before tiny_http's two halves of a
+/// connection shared one descriptor), and a margin for the upstream pool's idle connections (up
+/// to 64) and idle kept-alive clients.
 pub const PER_REQUEST: u64 = 3;
 
 /// Descriptors kept for everything else: the listener, stdio, the log, the token file, and

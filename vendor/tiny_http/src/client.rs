@@ -69,6 +69,8 @@ enum ReadError {
     Closed,
     /// A request head begun but not finished in time.
     HeadTimeout,
+    /// A short body (read with the head) not finished in time.
+    BodyTimeout,
     /// A version other than HTTP/1.0 and HTTP/1.1.
     UnsupportedVersion,
     HeadTooLarge { in_request_line: bool },
@@ -209,7 +211,7 @@ impl ClientConnection {
                 request::RequestCreationError::CreationIoError(e)
                     if e.kind() == ErrorKind::TimedOut =>
                 {
-                    ReadError::HeadTimeout
+                    ReadError::BodyTimeout
                 }
                 request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
                 request::RequestCreationError::ExpectationFailed => {
@@ -323,6 +325,9 @@ impl ClientConnection {
             ReadError::HeadTimeout => {
                 self.refuse(408, v11, "the request head did not arrive in time")
             }
+            ReadError::BodyTimeout => {
+                self.refuse(408, v11, "the request body did not arrive in time")
+            }
             ReadError::ReadIoError(e) => log::debug!("connection ended: {}", e),
             ReadError::Closed => {}
         }
@@ -334,13 +339,15 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        // the client sent a "connection: close" header in this previous request
-        //  or is using HTTP 1.0, meaning that no new request will come
-        if self.no_more_requests {
+        // Patched: the previous request is settled first, also when it was the last one (the
+        // connection then closes without unread input, which would reset it).
+        if !self.settle_previous() {
             return None;
         }
 
-        if !self.settle_previous() {
+        // the client sent a "connection: close" header in this previous request
+        //  or is using HTTP 1.0, meaning that no new request will come
+        if self.no_more_requests {
             return None;
         }
 

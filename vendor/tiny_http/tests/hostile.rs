@@ -72,6 +72,58 @@ fn a_small_unread_body_is_drained_and_the_connection_kept() {
     assert_eq!(answer.matches("HTTP/1.1 200").count(), 2, "{}", answer);
 }
 
+/// A client still uploading when it is answered (say, refused before its body was read) can
+/// finish its upload: the connection reads the rest before it closes instead of resetting it.
+#[test]
+fn a_last_request_still_uploading_when_answered_can_finish() {
+    let (server, mut client) = server(Limits::default());
+    answer_all(server);
+    let mut writer = client.try_clone().unwrap();
+    let uploader = thread::spawn(move || -> std::io::Result<()> {
+        write!(
+            writer,
+            "POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 500000\r\n\r\n"
+        )?;
+        for _ in 0..10 {
+            thread::sleep(Duration::from_millis(50));
+            writer.write_all(&[b'x'; 50_000])?;
+        }
+        Ok(())
+    });
+    let answer = read_all(&mut client);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", answer);
+    uploader
+        .join()
+        .unwrap()
+        .expect("the upload was cut off by a reset");
+}
+
+/// A body too large to drain closes the connection, but only after the client had time to
+/// finish sending (up to 2 s or 64 MiB more), so it reads its answer rather than a reset.
+#[test]
+fn an_upload_too_large_to_drain_still_finishes_before_the_close() {
+    let (server, mut client) = server(Limits::default());
+    answer_all(server);
+    let mut writer = client.try_clone().unwrap();
+    let uploader = thread::spawn(move || -> std::io::Result<()> {
+        write!(
+            writer,
+            "POST / HTTP/1.1\r\nContent-Length: 3000000\r\n\r\n"
+        )?;
+        for _ in 0..10 {
+            thread::sleep(Duration::from_millis(20));
+            writer.write_all(&[b'x'; 300_000])?;
+        }
+        Ok(())
+    });
+    let answer = read_all(&mut client);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", answer);
+    uploader
+        .join()
+        .unwrap()
+        .expect("the upload was cut off by a reset");
+}
+
 #[test]
 fn an_unfinished_chunked_body_closes_the_connection() {
     let (server, mut client) = server(Limits::default());
