@@ -72,6 +72,7 @@ mod tests {
         assert_eq!(cap(10, Some(1024)), 10);
     }
 
+    #[cfg(unix)]
     #[test]
     fn raising_keeps_or_grows_the_limit() {
         let mut before = libc::rlimit {

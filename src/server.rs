@@ -297,21 +297,7 @@ fn error_page(status: tiny_http::StatusCode, why: &str) -> Response<io::Cursor<V
         408 => Error::ClientTimeout(why.to_owned()),
         _ => Error::BadRequest(why.to_owned()),
     };
-    let mut resp = Response::from_data(err.to_json()).with_status_code(status);
-    for h in [
-        header("Content-Type", "application/json"),
-        header("request-id", &handler::new_id("req_")),
-        header(
-            "x-should-retry",
-            if err.should_retry() { "true" } else { "false" },
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        resp.add_header(h);
-    }
-    resp
+    error_response(&err, status.0)
 }
 
 /// Turns off Nagle's algorithm for every accepted connection: each event is one small write,
@@ -479,7 +465,13 @@ pub fn respond_json(request: Request, status: u16, body: Vec<u8>) {
 /// Sends an error as an Anthropic error body with its status, `x-should-retry` and (when known)
 /// `retry-after`.
 pub fn respond_error(request: Request, err: &Error) {
-    let mut resp = Response::from_data(err.to_json()).with_status_code(err.status());
+    let _ = request.respond(error_response(err, err.status()));
+}
+
+/// `err` as an Anthropic error body with `status`, `request-id`, `x-should-retry` and (when
+/// known) `retry-after`.
+fn error_response(err: &Error, status: u16) -> Response<io::Cursor<Vec<u8>>> {
+    let mut resp = Response::from_data(err.to_json()).with_status_code(status);
     let request_id = handler::new_id("req_");
     for h in [
         header("Content-Type", "application/json"),
@@ -498,7 +490,7 @@ pub fn respond_error(request: Request, err: &Error) {
     {
         resp.add_header(h);
     }
-    let _ = request.respond(resp);
+    resp
 }
 
 /// A streaming HTTP/1.1 answer written by hand: tiny_http buffers a `Response` of unknown

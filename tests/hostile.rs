@@ -1,6 +1,8 @@
 //! Hostile clients against the real binary (issue 10, items 1–7): each attack from the audit,
 //! what it gets now, and that the proxy still answers afterwards. Where descriptors matter the
 //! binary runs under `ulimit -n`. The patched tiny_http has its own tests in `vendor/tiny_http`.
+//! Linux only: they read the proxy's threads, descriptors and memory from `/proc`.
+#![cfg(target_os = "linux")]
 
 mod common;
 

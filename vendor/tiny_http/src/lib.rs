@@ -396,7 +396,27 @@ enum AcceptError {
     /// The process or system is out of descriptors or memory: wait, then accept again.
     WaitForResources,
     /// The listener itself is unusable.
+    #[cfg_attr(not(unix), allow(dead_code))]
     Fatal,
+}
+
+#[cfg(unix)]
+fn pending_network_error(errno: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    if errno == libc::ENONET {
+        return true;
+    }
+    matches!(
+        errno,
+        libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETDOWN
+            | libc::ENETUNREACH
+            | libc::EPERM
+    )
 }
 
 fn accept_error(e: &IoError) -> AcceptError {
@@ -412,11 +432,7 @@ fn accept_error(e: &IoError) -> AcceptError {
     {
         match e.raw_os_error() {
             // accept(2) on Linux also reports network errors already pending on the new socket.
-            Some(
-                libc::EPROTO | libc::ENOPROTOOPT | libc::EHOSTDOWN | libc::ENONET
-                | libc::EHOSTUNREACH | libc::EOPNOTSUPP | libc::ENETDOWN | libc::ENETUNREACH
-                | libc::EPERM,
-            ) => AcceptError::Retry,
+            Some(errno) if pending_network_error(errno) => AcceptError::Retry,
             Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT) => AcceptError::Fatal,
             // EMFILE, ENFILE, ENOBUFS, ENOMEM, and anything unknown.
             _ => AcceptError::WaitForResources,
@@ -461,7 +477,7 @@ impl Drop for Server {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::{accept_error, AcceptError};
     use std::io::{Error, ErrorKind};

@@ -1,7 +1,8 @@
 //! Patched (see PATCHES.md): running out of file descriptors must not end the accept loop.
 //! Upstream's accept thread stopped (and closed the listener) on the first `EMFILE`, or
 //! panicked in `try_clone`; the process lived on without listening. Its own test binary: it
-//! lowers this process's descriptor limit.
+//! lowers this process's descriptor limit. Linux only (it counts descriptors in `/proc`).
+#![cfg(target_os = "linux")]
 
 extern crate tiny_http;
 
