@@ -61,12 +61,9 @@ fn client_errors_are_never_retried() {
 #[test]
 fn unreachable_backend_is_overloaded() {
     let home = CodexHome::valid();
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nobody listens on: a privileged one, since an ephemeral port released here could
+    // be taken at once by another test's server running in parallel.
+    let port = 1;
     let mut cfg = codex_claude_proxy::Config::for_test(
         &format!("http://127.0.0.1:{port}/backend-api/codex/responses"),
         home.dir.clone(),
