@@ -475,7 +475,11 @@ fn update_auth_file(
     edit(&mut doc);
     let left = doc.len();
     if left == 0 {
-        fs::remove_file(&path)
+        // Through a symlink the tokens live in its target: delete that, keep the link (a later
+        // `login` writes through it again).
+        let target = crate::tokenfile::resolve(&path)
+            .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+        fs::remove_file(&target)
             .or_else(|e| {
                 if e.kind() == ErrorKind::NotFound {
                     Ok(())
@@ -483,7 +487,7 @@ fn update_auth_file(
                     Err(e)
                 }
             })
-            .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+            .map_err(|e| format!("cannot delete {}: {e}", target.display()))?;
     } else {
         write_atomic(&path, &Value::Object(doc)).map_err(|e| e.to_string())?;
     }

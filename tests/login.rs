@@ -449,3 +449,25 @@ fn logout_deletes_a_file_with_only_the_login() {
     assert!(msg.starts_with("Not signed in"), "{msg}");
     assert_eq!(logout(&cfg).unwrap(), std::process::ExitCode::SUCCESS);
 }
+
+#[cfg(unix)]
+#[test]
+fn logout_through_a_symlink_deletes_the_tokens_where_they_live() {
+    let home = CodexHome::valid();
+    let elsewhere = CodexHome::valid();
+    std::fs::remove_file(home.auth_path()).unwrap();
+    std::os::unix::fs::symlink(elsewhere.auth_path(), home.auth_path()).unwrap();
+    let msg = sign_out(&home.dir).unwrap();
+    assert!(msg.starts_with("Signed out"), "{msg}");
+    assert!(
+        !elsewhere.auth_path().exists(),
+        "the link's target still holds the tokens"
+    );
+    assert!(
+        std::fs::symlink_metadata(home.auth_path())
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link itself is kept for the next login"
+    );
+}
