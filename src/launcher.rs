@@ -105,6 +105,9 @@ pub fn run(cfg: Config, args: &[String]) -> Result<ExitCode, String> {
             (addr, None)
         }
         None => {
+            if let Some(file) = open_log() {
+                crate::logging::to_file(file);
+            }
             let running = start_private(&cfg)?;
             (running.addr, Some(running))
         }

@@ -22,9 +22,9 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 /// Where lines go when not to stderr.
 static FILE: OnceLock<Mutex<File>> = OnceLock::new();
 
-/// Installs the logger for the process, writing to `file` if given, else stderr (a second
-/// call is ignored).
-pub fn init(cfg: &Config, file: Option<File>) {
+/// Installs the logger for the process, writing to stderr until [`to_file`] (a second call is
+/// ignored).
+pub fn init(cfg: &Config) {
     let logger = Logger {
         level: cfg.log_level,
         format: cfg.log_format,
@@ -32,10 +32,14 @@ pub fn init(cfg: &Config, file: Option<File>) {
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(cfg.log_level);
         let _ = FORMAT.set(cfg.log_format);
-        if let Some(f) = file {
-            let _ = FILE.set(Mutex::new(f));
-        }
     }
+}
+
+/// From now on, writes the log to `file` instead of stderr (once; a second call is ignored).
+/// The `claude` launcher calls it when it starts a proxy of its own, whose log must stay out
+/// of Claude Code's terminal.
+pub fn to_file(file: File) {
+    let _ = FILE.set(Mutex::new(file));
 }
 
 /// Writes one finished line; a failing log destination must not take the proxy down.

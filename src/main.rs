@@ -16,12 +16,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Under `claude`, the terminal belongs to Claude Code: the proxy logs to a file instead.
-    let log_file = match &action {
-        Action::Claude(_) => codex_claude_proxy::launcher::open_log(),
-        _ => None,
-    };
-    codex_claude_proxy::logging::init(&cfg, log_file);
+    // Under `claude`, a proxy the launcher starts logs to a file (the terminal belongs to
+    // Claude Code); see `launcher::run`.
+    codex_claude_proxy::logging::init(&cfg);
     if matches!(action, Action::Status) && cfg.log_level < log::LevelFilter::Debug {
         // `status` prints its own report; internal warnings (e.g. usage thresholds) would
         // only repeat it on stderr.

@@ -368,6 +368,9 @@ fn launcher_reuses_a_running_proxy() {
     assert!(health.contains(r#""status":"ok""#), "{health}");
     let said = format!("using the proxy already running on {} (opus → ", p.addr);
     assert!(run.stderr.contains(&said), "{}", run.stderr);
+    // No proxy runs in the launcher, so it has no log to name or create.
+    assert!(!run.stderr.contains("logging to"), "{}", run.stderr);
+    assert!(!scratch.dir.join("codex-claude-proxy.log").exists());
     p.stop();
 }
 
