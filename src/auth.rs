@@ -549,50 +549,10 @@ fn missing(path: &Path, why: &str) -> Error {
 /// help), anything else is a missing login.
 fn unreadable(path: &Path, e: &std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
-        Error::Auth(permission_problem(path))
+        Error::Auth(tokenfile::permission_problem("reading", path))
     } else {
         missing(path, &e.to_string())
     }
-}
-
-/// Why this process may not read `path`, and the fix: whose file (or directory) it is, which user
-/// the proxy runs as, and how to run it as the owner.
-pub fn permission_problem(path: &Path) -> String {
-    let mut why = format!("permission denied reading {}", path.display());
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        // The file itself, or the first directory above it this process can look at (a private
-        // directory hides its files).
-        if let Some((p, meta)) = path
-            .ancestors()
-            .find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m)))
-        {
-            if let Some(me) = running_uid() {
-                why.push_str(&format!(": the proxy runs as uid {me}, and"));
-            } else {
-                why.push(':');
-            }
-            why.push_str(&format!(
-                " {} belongs to uid {} (mode {:04o})",
-                p.display(),
-                meta.uid(),
-                meta.mode() & 0o7777
-            ));
-        }
-    }
-    why.push_str(
-        ". Run the proxy as the user who signed in (Docker: `docker run --user \"$(id -u):$(id -g)\" …`), \
-         or give it a CODEX_HOME it may read and write",
-    );
-    why
-}
-
-/// The effective uid of this process, from the owner of `/proc/self` (Linux; no `unsafe`).
-#[cfg(unix)]
-fn running_uid() -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
 }
 
 fn read_json(path: &Path) -> Result<Value, Error> {

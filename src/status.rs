@@ -144,7 +144,9 @@ fn read_login(path: &Path) -> Result<Login, String> {
         std::io::ErrorKind::NotFound => {
             format!("{} does not exist; {LOGIN_ADVICE}", path.display())
         }
-        std::io::ErrorKind::PermissionDenied => crate::auth::permission_problem(path),
+        std::io::ErrorKind::PermissionDenied => {
+            crate::tokenfile::permission_problem("reading", path)
+        }
         _ => format!("cannot read {}: {e}; {LOGIN_ADVICE}", path.display()),
     })?;
     let doc: Value = serde_json::from_slice(&bytes)

@@ -227,6 +227,11 @@ pub fn write_atomic(path: &Path, doc: &Value) -> Result<(), Error> {
 }
 
 fn cannot_save(path: &Path, what: &str, e: &io::Error) -> Error {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        // Creating or renaming needs the directory to be writable, not just the file.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        return Error::Auth(permission_problem("saving", dir.unwrap_or(path)));
+    }
     Error::Auth(format!("cannot save {}: {what}: {e}", path.display()))
 }
 
@@ -367,6 +372,46 @@ pub fn permission_warnings(codex_home: &Path, target: &Path) -> Vec<String> {
     out
 }
 
+/// Why this process may not use `path` (`doing`: "reading", "saving"…), and the fix: whose file
+/// (or directory) it is, which user the proxy runs as, and how to run it as the owner.
+pub fn permission_problem(doing: &str, path: &Path) -> String {
+    let mut why = format!("permission denied {doing} {}", path.display());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // The file itself, or the first directory above it this process can look at (a private
+        // directory hides its files).
+        if let Some((p, meta)) = path
+            .ancestors()
+            .find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m)))
+        {
+            if let Some(me) = running_uid() {
+                why.push_str(&format!(": the proxy runs as uid {me}, and"));
+            } else {
+                why.push(':');
+            }
+            why.push_str(&format!(
+                " {} belongs to uid {} (mode {:04o})",
+                p.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            ));
+        }
+    }
+    why.push_str(
+        ". Run the proxy as the user who signed in (Docker: `docker run --user \"$(id -u):$(id -g)\" …`), \
+         or give it a CODEX_HOME it may read and write",
+    );
+    why
+}
+
+/// The effective uid of this process, from the owner of `/proc/self` (Linux; no `unsafe`).
+#[cfg(unix)]
+fn running_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +422,24 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_save_refused_by_permissions_says_whose_directory_and_the_fix() {
+        let dir = scratch("perm");
+        let target = dir.join("auth.json");
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let msg = cannot_save(&target, "create a temp file", &denied).to_string();
+        assert!(
+            msg.starts_with(&format!("permission denied saving {}", dir.display())),
+            "{msg}"
+        );
+        assert!(msg.contains("--user"), "{msg}");
+        #[cfg(unix)]
+        assert!(msg.contains("belongs to uid"), "{msg}");
+        let other = cannot_save(&target, "replace it", &io::Error::other("disk full")).to_string();
+        assert!(other.starts_with("cannot save"), "{other}");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     fn names(dir: &Path) -> Vec<String> {
