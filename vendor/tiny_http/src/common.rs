@@ -76,6 +76,8 @@ impl StatusCode {
             508 => "Loop Detected",
             510 => "Not Extended",
             511 => "Network Authentication Required",
+            // Patched (see PATCHES.md): the Anthropic API's "overloaded", which the proxy sends.
+            529 => "Overloaded",
             _ => "Unknown",
         }
     }
@@ -395,6 +397,12 @@ impl From<(u8, u8)> for HTTPVersion {
 
 #[cfg(test)]
 mod test {
+    #[test]
+    fn overloaded_has_a_reason_phrase() {
+        assert_eq!(super::StatusCode(529).default_reason_phrase(), "Overloaded");
+        assert_eq!(super::StatusCode(599).default_reason_phrase(), "Unknown");
+    }
+
     use super::Header;
     use httpdate::HttpDate;
     use std::time::{Duration, SystemTime};

@@ -105,6 +105,15 @@ impl Connection {
         }
     }
 
+    /// `TCP_NODELAY` on a TCP connection; nothing to do on a Unix socket.
+    pub(crate) fn set_no_delay(&self, on: bool) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_nodelay(on),
+            #[cfg(unix)]
+            Self::Unix(_) => Ok(()),
+        }
+    }
+
     pub(crate) fn set_write_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
         match self {
             Self::Tcp(s) => s.set_write_timeout(t),

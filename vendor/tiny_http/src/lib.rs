@@ -369,8 +369,11 @@ fn accept_loop(
             log::warn!("accepting connections again");
             pause = Duration::ZERO;
         }
-        // A failure here only loses the write timeout for this connection.
+        // A failure here only loses the write timeout (or no-delay) for this connection.
         sock.set_write_timeout(limits.write_timeout).ok();
+        if limits.no_delay {
+            sock.set_no_delay(true).ok();
+        }
         let client = ClientConnection::new(sock, limits);
         let messages = messages.clone();
         let mut client = Some(client);

@@ -34,6 +34,9 @@ pub struct Limits {
     pub body_min_rate: u64,
     /// How long one write to the client may block (the client stopped reading).
     pub write_timeout: Option<Duration>,
+    /// Sets `TCP_NODELAY` on every accepted TCP connection, so a small write (one streamed
+    /// event) leaves at once instead of waiting for the ACK of the previous one (Nagle).
+    pub no_delay: bool,
     /// Renders the server's own refusals; `None` sends the reason as `text/plain`.
     pub error_page: Option<ErrorPage>,
 }
@@ -49,6 +52,7 @@ impl Default for Limits {
             body_timeout: None,
             body_min_rate: 0,
             write_timeout: None,
+            no_delay: false,
             error_page: None,
         }
     }
