@@ -228,7 +228,8 @@ fn serve(stream: TcpStream) -> io::Result<()> {
 fn workload_in(body: &[u8]) -> (usize, Duration) {
     let text = String::from_utf8_lossy(body);
     let num = |key: &str| -> u64 {
-        let Some(at) = text.find(key) else { return 0 };
+        // The last one: a long history may quote the bench's own source.
+        let Some(at) = text.rfind(key) else { return 0 };
         text[at + key.len()..]
             .chars()
             .take_while(char::is_ascii_digit)

@@ -1,22 +1,30 @@
 //! Anthropic Messages API types: the request as clients send it (parsed leniently: unknown fields
-//! and block types are accepted) and the stream events we emit (serialized without allocation
-//! beyond the output buffer).
+//! and block types are accepted; texts, tool inputs and schemas borrowed from the body, not
+//! copied) and the stream events we emit (serialized without allocation beyond the output
+//! buffer).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// `POST /v1/messages` and `/v1/messages/count_tokens` body.
+use crate::json_text::Text;
+
+/// `POST /v1/messages` and `/v1/messages/count_tokens` body, borrowing from the body's bytes:
+/// texts, tool inputs and tool schemas are not copied (see [`crate::json_text`]).
 #[derive(Debug, Deserialize)]
-pub struct Request {
+pub struct Request<'a> {
     pub model: String,
-    pub messages: Vec<Message>,
-    #[serde(default)]
-    pub system: Option<Content>,
-    #[serde(default)]
-    pub tools: Option<Vec<Tool>>,
+    #[serde(borrow)]
+    pub messages: Vec<Message<'a>>,
+    #[serde(default, borrow)]
+    pub system: Option<Content<'a>>,
+    #[serde(default, borrow)]
+    pub tools: Option<Vec<Tool<'a>>>,
     #[serde(default)]
     pub tool_choice: Option<ToolChoice>,
     #[serde(default)]
@@ -30,9 +38,10 @@ pub struct Request {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Message {
+pub struct Message<'a> {
     pub role: Role,
-    pub content: Content,
+    #[serde(borrow)]
+    pub content: Content<'a>,
     /// Per-turn effort carried by `role: "system"` messages (Claude Code `per-turn-control`).
     #[serde(default)]
     pub output_config: Option<OutputConfig>,
@@ -48,18 +57,18 @@ pub enum Role {
 
 /// A `content` field: a plain string or a list of blocks.
 #[derive(Debug)]
-pub enum Content {
-    Text(String),
-    Blocks(Vec<Block>),
+pub enum Content<'a> {
+    Text(Text<'a>),
+    Blocks(Vec<Block<'a>>),
 }
 
-impl Content {
+impl Content<'_> {
     /// The text of every text block, joined by `sep`.
     pub fn joined_text(&self, sep: &str) -> String {
         match self {
-            Content::Text(t) => t.clone(),
+            Content::Text(t) => t.as_str().into_owned(),
             Content::Blocks(blocks) => {
-                let texts: Vec<&str> = blocks
+                let texts: Vec<Cow<str>> = blocks
                     .iter()
                     .filter_map(|b| match b {
                         Block::Text { text } => Some(text.as_str()),
@@ -72,21 +81,24 @@ impl Content {
     }
 }
 
-impl<'de> Deserialize<'de> for Content {
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Content;
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Content<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string or an array of content blocks")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
-                Ok(Content::Text(v.to_owned()))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Content<'a>, E> {
+                Ok(Content::Text(Text::from(v)))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Content, E> {
-                Ok(Content::Text(v))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content<'a>, E> {
+                Ok(Content::Text(Text::from(v.to_owned())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Content<'a>, E> {
+                Ok(Content::Text(Text::from(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content<'a>, A::Error> {
                 let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(1));
                 while let Some(b) = seq.next_element()? {
                     blocks.push(b);
@@ -94,66 +106,178 @@ impl<'de> Deserialize<'de> for Content {
                 Ok(Content::Blocks(blocks))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(PhantomData))
     }
 }
 
 /// One content block. Types the proxy does not translate land in `Other` and are dropped.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Block {
+#[derive(Debug)]
+pub enum Block<'a> {
     Text {
-        text: String,
+        text: Text<'a>,
     },
     Image {
-        source: Source,
+        source: Source<'a>,
     },
     Document {
-        source: Source,
-        #[serde(default)]
+        source: Source<'a>,
         title: Option<String>,
     },
     SearchResult {
-        #[serde(default)]
         source: String,
-        #[serde(default)]
         title: String,
-        #[serde(default)]
-        content: Vec<Block>,
+        content: Vec<Block<'a>>,
     },
     ToolUse {
         id: String,
         name: String,
-        #[serde(default)]
-        input: Value,
+        /// Raw JSON, passed on as the call's `arguments` (`None`: absent).
+        input: Option<&'a RawValue>,
     },
     ToolResult {
         tool_use_id: String,
-        #[serde(default)]
-        content: Option<Content>,
-        #[serde(default)]
+        content: Option<Content<'a>>,
         is_error: Option<bool>,
     },
     ToolReference {
         tool_name: String,
     },
     Thinking {
-        #[serde(default)]
         thinking: String,
-        #[serde(default)]
         signature: Option<String>,
     },
     RedactedThinking {
-        #[serde(default)]
         data: String,
     },
-    #[serde(other)]
     Other,
+}
+
+/// A block's fields as they come, before its type says what they are: one pass over the block,
+/// no buffering of its contents, and fields of unknown block types never fail the request.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    text: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    source: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    title: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    name: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_use_id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    is_error: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    tool_name: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    thinking: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    signature: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Block<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Fields::deserialize(d)?.block().map_err(de::Error::custom)
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn block(self) -> Result<Block<'a>, String> {
+        Ok(match &*self.kind {
+            "text" => Block::Text {
+                text: text(self.text)?,
+            },
+            "image" => Block::Image {
+                source: required(self.source, "source")?,
+            },
+            "document" => Block::Document {
+                source: required(self.source, "source")?,
+                title: optional(self.title)?,
+            },
+            "search_result" => Block::SearchResult {
+                source: optional(self.source)?.unwrap_or_default(),
+                title: optional(self.title)?.unwrap_or_default(),
+                content: optional(self.content)?.unwrap_or_default(),
+            },
+            "tool_use" => Block::ToolUse {
+                id: required(self.id, "id")?,
+                name: required(self.name, "name")?,
+                input: self.input,
+            },
+            "tool_result" => Block::ToolResult {
+                tool_use_id: required(self.tool_use_id, "tool_use_id")?,
+                content: match self.content {
+                    None => None,
+                    Some(raw) if raw.get() == "null" => None,
+                    Some(raw) => Some(match Text::literal(raw) {
+                        Some(t) => Content::Text(t),
+                        None => Content::Blocks(parse(raw)?),
+                    }),
+                },
+                is_error: optional(self.is_error)?,
+            },
+            "tool_reference" => Block::ToolReference {
+                tool_name: required(self.tool_name, "tool_name")?,
+            },
+            "thinking" => Block::Thinking {
+                thinking: optional(self.thinking)?.unwrap_or_default(),
+                signature: optional(self.signature)?,
+            },
+            "redacted_thinking" => Block::RedactedThinking {
+                data: optional(self.data)?.unwrap_or_default(),
+            },
+            _ => Block::Other,
+        })
+    }
+}
+
+/// A text field: kept raw when it is a string; anything else is the usual type error.
+fn text(raw: Option<&RawValue>) -> Result<Text<'_>, String> {
+    let Some(raw) = raw else {
+        return Err("missing field `text`".into());
+    };
+    match Text::literal(raw) {
+        Some(t) => Ok(t),
+        None => parse::<String>(raw).map(Text::from),
+    }
+}
+
+fn required<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>, name: &str) -> Result<T, String> {
+    parse(raw.ok_or_else(|| format!("missing field `{name}`"))?)
+}
+
+/// An optional field; `null` counts as absent.
+fn optional<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>, String> {
+    match raw {
+        Some(raw) if raw.get() != "null" => parse(raw).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Parses a field's JSON; the error reads as serde's own, without a position (the caller's
+/// parser adds the block's).
+fn parse<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<T, String> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        let text = e.to_string();
+        let at = format!(" at line {} column {}", e.line(), e.column());
+        text.strip_suffix(&at).unwrap_or(&text).to_owned()
+    })
 }
 
 /// Where an image or document comes from: `base64`, `url`, `text`, `content` or `file`.
 #[derive(Debug, Deserialize)]
-pub struct Source {
+pub struct Source<'a> {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
@@ -162,18 +286,19 @@ pub struct Source {
     pub data: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
-    pub content: Option<Content>,
+    #[serde(default, borrow)]
+    pub content: Option<Content<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Tool {
+pub struct Tool<'a> {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
-    pub input_schema: Option<Value>,
+    /// Raw JSON: only its top level is looked at (see `request::schema`).
+    #[serde(default, borrow)]
+    pub input_schema: Option<&'a RawValue>,
     /// `custom` (or absent) for client tools; `web_search_20250305` etc. for server tools.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
@@ -339,8 +464,8 @@ mod tests {
                 continue;
             }
             let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            let r: Request =
-                serde_json::from_value(v["body"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let text = v["body"].to_string();
+            let r: Request = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!r.messages.is_empty(), "{name}");
         }
     }

@@ -18,9 +18,11 @@ use crate::responses;
 use crate::server::{App, ChunkedWriter, read_body, respond_error, respond_json};
 use crate::sse::{Buffered, SseReader};
 use crate::translate::collect::Collector;
-use crate::translate::request::{Context, Translated, translate};
+use crate::translate::ids::ToolNames;
+use crate::translate::request::{Context, ThinkingMode, Translated, translate};
 use crate::translate::stream::{Sink, SseSink, Step, StreamTranslator};
 use crate::translate::{ids, models, tokens};
+use crate::upstream::Stream;
 
 /// Longest upstream SSE line (the `response.created` echo of a big prompt is the largest).
 const MAX_SSE_LINE: usize = 16 << 20;
@@ -29,47 +31,9 @@ const MAX_SSE_LINE: usize = 16 << 20;
 pub fn messages(mut request: Request, app: &App) {
     let started = Instant::now();
     let request_id = new_id("req_");
-    let prepared = read_body(&mut request, app.cfg.max_body_bytes)
-        .and_then(|body| prepare(&body, &request, app));
-    let (parsed_model, t) = match prepared {
-        Ok(p) => p,
+    let (mut line, plan, upstream) = match forward(&mut request, app, started) {
+        Ok(sent) => sent,
         Err(e) => {
-            log::warn!("POST /v1/messages -> {} {}: {e}", e.status(), e.kind());
-            respond_error(request, &e);
-            return;
-        }
-    };
-    let mut line = LogLine {
-        claude_model: parsed_model,
-        upstream_model: t.body.model.clone(),
-        lane: t.lane,
-        effort: t
-            .body
-            .reasoning
-            .as_ref()
-            .map(|r| r.effort.clone())
-            .unwrap_or_default(),
-        stream: t.stream,
-        started,
-        first_byte: None,
-        estimate: tokens::estimate(&t.body),
-    };
-    let estimate = line.estimate;
-    let body = match serde_json::to_vec(&t.body) {
-        Ok(b) => b,
-        Err(e) => {
-            let err = Error::BadRequest(format!("cannot encode the upstream request: {e}"));
-            line.error(err.status(), &err);
-            respond_error(request, &err);
-            return;
-        }
-    };
-    let session = t.body.prompt_cache_key.clone().unwrap_or_default();
-    let upstream = match app.upstream.send(&body, &session, t.lane) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = explain(e, &line, app);
-            line.error(e.status(), &e);
             respond_error(request, &e);
             return;
         }
@@ -82,13 +46,13 @@ pub fn messages(mut request: Request, app: &App) {
     let mut tr = StreamTranslator::new(
         new_id("msg_"),
         models::base_id(&line.claude_model).to_owned(),
-        t.body.model.clone(),
-        t.thinking,
-        t.names,
-        estimate,
+        line.upstream_model.clone(),
+        plan.thinking,
+        plan.names,
+        line.estimate,
         clock::unix_now(),
     );
-    let outcome = if t.stream {
+    let outcome = if line.stream {
         stream_answer(request, request_id, &mut reader, &mut tr, &line, app)
     } else {
         collect_answer(request, &mut reader, &mut tr, &line, app)
@@ -180,29 +144,75 @@ fn collect_answer(
     }
 }
 
-/// Parses and translates the body.
-fn prepare(body: &[u8], request: &Request, app: &App) -> Result<(String, Translated), Error> {
+/// What the answer's translation needs from the request, once the request is gone.
+struct Plan {
+    thinking: ThinkingMode,
+    names: ToolNames,
+}
+
+/// Reads, parses and translates the request, estimates its tokens and sends it upstream. The
+/// request's bytes, and everything borrowed from them, are gone before the answer streams.
+/// Errors are logged here.
+fn forward(
+    request: &mut Request,
+    app: &App,
+    started: Instant,
+) -> Result<(LogLine, Plan, Stream), Error> {
+    let rejected = |e: Error| {
+        log::warn!("POST /v1/messages -> {} {}: {e}", e.status(), e.kind());
+        e
+    };
+    let body = read_body(request, app.cfg.max_body_bytes).map_err(rejected)?;
+    let parsed = parse(&body, request).map_err(rejected)?;
+    let t = prepare(&parsed, request, app).map_err(rejected)?;
+    let line = LogLine {
+        claude_model: parsed.model.clone(),
+        upstream_model: t.body.model.clone(),
+        lane: t.lane,
+        effort: t
+            .body
+            .reasoning
+            .as_ref()
+            .map(|r| r.effort.clone())
+            .unwrap_or_default(),
+        stream: t.stream,
+        started,
+        first_byte: None,
+        estimate: tokens::estimate(&t.body, &app.tokens),
+    };
+    let upstream_body = match serde_json::to_vec(&t.body) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = Error::BadRequest(format!("cannot encode the upstream request: {e}"));
+            line.error(err.status(), &err);
+            return Err(err);
+        }
+    };
+    let session = t.body.prompt_cache_key.clone().unwrap_or_default();
+    let plan = Plan {
+        thinking: t.thinking,
+        names: t.names,
+    };
+    drop(parsed);
+    drop(body);
+    match app.upstream.send(&upstream_body, &session, line.lane) {
+        Ok(upstream) => Ok((line, plan, upstream)),
+        Err(e) => {
+            let e = explain(e, &line, app);
+            line.error(e.status(), &e);
+            Err(e)
+        }
+    }
+}
+
+/// Parses the body; it stays borrowed by the result (texts, tool inputs and schemas).
+fn parse<'a>(body: &'a [u8], request: &Request) -> Result<anthropic::Request<'a>, Error> {
     if let Some(enc) = header(request, "content-encoding").filter(|e| e != "identity") {
         return Err(Error::BadRequest(format!(
             "Content-Encoding {enc} is not supported by the proxy; send the body uncompressed \
              (unset CLAUDE_CODE_GZIP_REQUEST_BODIES)"
         )));
     }
-    let parsed = parse(body)?;
-    let session = header(request, "x-claude-code-session-id");
-    let cat = app.upstream.catalogue_for(&parsed.model);
-    let t = translate(
-        &parsed,
-        &Context {
-            map: &cat.map,
-            models: &cat.models,
-            session_header: session.as_deref(),
-        },
-    )?;
-    Ok((parsed.model, t))
-}
-
-fn parse(body: &[u8]) -> Result<anthropic::Request, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::BadRequest(
             "request body is empty; expected a JSON object".into(),
@@ -210,6 +220,24 @@ fn parse(body: &[u8]) -> Result<anthropic::Request, Error> {
     }
     serde_json::from_slice(body)
         .map_err(|e| Error::BadRequest(crate::fieldpath::describe(body, &e)))
+}
+
+/// Translates a parsed request for the model and lane the catalogue gives it.
+fn prepare<'a>(
+    parsed: &'a anthropic::Request<'a>,
+    request: &Request,
+    app: &App,
+) -> Result<Translated<'a>, Error> {
+    let session = header(request, "x-claude-code-session-id");
+    let cat = app.upstream.catalogue_for(&parsed.model);
+    translate(
+        parsed,
+        &Context {
+            map: &cat.map,
+            models: &cat.models,
+            session_header: session.as_deref(),
+        },
+    )
 }
 
 /// Context window assumed when the model list does not give one (late-2026 models).
@@ -484,9 +512,11 @@ impl Downstream for Collect {
 
 /// `POST /v1/messages/count_tokens`: an estimate over the translated request.
 pub fn count_tokens(mut request: Request, app: &App) {
-    let result = read_body(&mut request, app.cfg.max_body_bytes)
-        .and_then(|body| prepare(&body, &request, app))
-        .map(|(_, t)| tokens::estimate(&t.body));
+    let result = read_body(&mut request, app.cfg.max_body_bytes).and_then(|body| {
+        let parsed = parse(&body, &request)?;
+        let t = prepare(&parsed, &request, app)?;
+        Ok(tokens::estimate(&t.body, &app.tokens))
+    });
     match result {
         Ok(n) => respond_json(
             request,

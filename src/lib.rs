@@ -26,6 +26,7 @@ pub mod error;
 pub mod fieldpath;
 pub mod guard;
 pub mod handler;
+pub mod json_text;
 pub mod launcher;
 pub mod logging;
 pub mod login;

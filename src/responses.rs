@@ -3,21 +3,27 @@
 //! Codex CLI does.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+pub use crate::json_text::{Args, Text};
 
 /// `POST /backend-api/codex/responses` body. Field order follows the Codex CLI's. On the
 /// Responses Lite lane `instructions` and `tools` are absent: they travel as leading `developer`
-/// and `additional_tools` input items (upstream.md §9).
+/// and `additional_tools` input items (upstream.md §9). Texts, tool inputs and schemas borrow from
+/// the client's request (see [`crate::json_text`]).
 #[derive(Debug, Serialize)]
-pub struct Request {
+pub struct Request<'a> {
     pub model: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
-    pub input: Vec<Item>,
+    pub input: Vec<Item<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<Value>>,
+    pub tools: Option<Vec<ToolDef<'a>>>,
     pub tool_choice: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
@@ -42,30 +48,71 @@ pub struct Reasoning {
     pub context: Option<&'static str>,
 }
 
+/// A tool the model is offered. Fields in alphabetical order, as the backend has always seen
+/// them.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ToolDef<'a> {
+    Function {
+        description: String,
+        name: String,
+        parameters: Schema<'a>,
+        strict: bool,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    /// The hosted web search tool.
+    Hosted {
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+}
+
+/// A function's parameters: the client's schema with its top-level keys in order, values raw.
+pub type Schema<'a> = BTreeMap<Cow<'a, str>, Json<'a>>;
+
+/// A JSON value from the request, or one the proxy adds.
+#[derive(Debug, Clone)]
+pub enum Json<'a> {
+    Raw(&'a RawValue),
+    Str(&'static str),
+    EmptyObject,
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Raw(r) => r.serialize(s),
+            Json::Str(t) => s.serialize_str(t),
+            Json::EmptyObject => s.serialize_map(Some(0))?.end(),
+        }
+    }
+}
+
 /// One `input` item. Items never carry an `id`: with `store: false` the backend 404s on them.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Item {
+pub enum Item<'a> {
     /// The lite lane's tool list: one item, first in `input`.
     AdditionalTools {
         role: &'static str,
-        tools: Vec<Value>,
+        tools: Vec<ToolDef<'a>>,
     },
     Message {
         role: &'static str,
-        content: Vec<Part>,
+        content: Vec<Part<'a>>,
         /// An assistant message's `commentary` (before a tool call) or `final_answer` (lite lane).
         #[serde(skip_serializing_if = "Option::is_none")]
         phase: Option<&'static str>,
     },
     FunctionCall {
         name: String,
-        arguments: String,
+        arguments: Args<'a>,
         call_id: String,
     },
     FunctionCallOutput {
         call_id: String,
-        output: Output,
+        output: Output<'a>,
     },
     Reasoning {
         summary: Vec<Summary>,
@@ -81,19 +128,19 @@ pub enum Summary {
 
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum Output {
-    Text(String),
-    Parts(Vec<Part>),
+pub enum Output<'a> {
+    Text(Text<'a>),
+    Parts(Vec<Part<'a>>),
 }
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Part {
+pub enum Part<'a> {
     InputText {
-        text: String,
+        text: Text<'a>,
     },
     OutputText {
-        text: String,
+        text: Text<'a>,
     },
     InputImage {
         image_url: String,
@@ -313,7 +360,7 @@ mod tests {
     fn items_serialize_without_ids() {
         let item = Item::FunctionCall {
             name: "Bash".into(),
-            arguments: "{}".into(),
+            arguments: Args(None),
             call_id: "call_1".into(),
         };
         assert_eq!(

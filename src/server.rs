@@ -31,12 +31,27 @@ pub struct App {
     stopping: std::sync::atomic::AtomicBool,
     /// Set when a shutdown's drain time is up: streams still open end with an error event.
     cut: std::sync::atomic::AtomicBool,
+    /// Token estimates of long texts, kept across requests.
+    pub tokens: crate::translate::tokens::Memo,
 }
 
 impl App {
     /// Whether requests in flight must end now (the shutdown's drain time is up).
     pub fn cut(&self) -> bool {
         self.cut.load(Ordering::SeqCst)
+    }
+}
+
+/// glibc's malloc raises its mmap threshold each time a large block is freed, after which blocks
+/// of a few MiB (a long history's request and upstream bodies) stay in the malloc arena of the
+/// thread that used them, and request threads spread over up to 16 arenas: twenty 2 MiB requests
+/// held 60 MiB. A fixed threshold maps large blocks and unmaps them when freed. (musl does so by
+/// itself.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_malloc() {
+    // SAFETY: mallopt only sets a parameter of the C library's allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
     }
 }
 
@@ -100,6 +115,8 @@ impl Running {
 /// Binds `cfg.host:cfg.port` and starts serving on background threads. Raises the open-file
 /// limit first, and lowers `cfg.max_connections` to what it allows.
 pub fn start(mut cfg: Config) -> io::Result<Running> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tune_malloc();
     let nofile = crate::nofile::raise();
     let cap = crate::nofile::cap(cfg.max_connections, nofile);
     if cap < cfg.max_connections {
@@ -126,6 +143,7 @@ pub fn start(mut cfg: Config) -> io::Result<Running> {
         active: AtomicUsize::new(0),
         stopping: std::sync::atomic::AtomicBool::new(false),
         cut: std::sync::atomic::AtomicBool::new(false),
+        tokens: Default::default(),
     });
     let accept = {
         let (server, app) = (Arc::clone(&server), Arc::clone(&app));

@@ -68,6 +68,57 @@ fn sorted(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     v
 }
 
+/// Compact JSON text laid out as `serde_json::to_string_pretty` would (two-space indent), keys
+/// in the order they come: the golden files show the bytes the proxy sends.
+fn pretty(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() * 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = json.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                if matches!(chars.peek(), Some('}' | ']')) {
+                    out.push(chars.next().unwrap());
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth -= 1;
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The Codex CLI 0.171.0 model catalogue, as the backend serves it.
 fn live_catalogue() -> Vec<ModelInfo> {
     let text = std::fs::read_to_string(root().join("fixtures/upstream/models-codex-0.171.0.json"))
@@ -103,7 +154,8 @@ fn claude_code_requests_translate_to_golden_upstream_bodies() {
             {
                 continue;
             }
-            let req: anthropic::Request = serde_json::from_value(fixture["body"].clone()).unwrap();
+            let text = fixture["body"].to_string();
+            let req: anthropic::Request = serde_json::from_str(&text).unwrap();
             let session = fixture["headers"]["X-Claude-Code-Session-Id"].as_str();
             let t = translate(
                 &req,
@@ -119,7 +171,8 @@ fn claude_code_requests_translate_to_golden_upstream_bodies() {
             if !req.model.starts_with("gpt-") {
                 assert_eq!(t.lane, lane, "{dir}/{name}");
             }
-            let body = serde_json::to_string_pretty(&t.body).unwrap() + "\n";
+            // What the proxy sends (compact, raw texts as they came), laid out for review.
+            let body = pretty(&serde_json::to_string(&t.body).unwrap()) + "\n";
             let golden = name.replace(".request.json", ".upstream.json");
             check(
                 &root().join("golden/requests").join(dir).join(golden),

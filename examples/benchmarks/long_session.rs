@@ -7,8 +7,12 @@
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/claude-code");
-/// File contents for the Read results: this repository's own sources.
-const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+/// File contents for the Read results: this repository's own sources and tests.
+const SOURCES: [&str; 3] = [
+    concat!(env!("CARGO_MANIFEST_DIR"), "/src"),
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests"),
+    concat!(env!("CARGO_MANIFEST_DIR"), "/examples"),
+];
 
 fn fixture(name: &str) -> Value {
     let path = format!("{FIXTURES}/{name}");
@@ -82,10 +86,10 @@ fn tools() -> Vec<Value> {
     tools
 }
 
-/// The repository's source files, as Claude Code's Read tool returns them (`N\tline`).
+/// The repository's source files (path, text).
 fn files() -> Vec<(String, String)> {
     let mut paths = Vec::new();
-    let mut dirs = vec![std::path::PathBuf::from(SOURCES)];
+    let mut dirs: Vec<std::path::PathBuf> = SOURCES.iter().map(Into::into).collect();
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("sources").flatten() {
             let path = entry.path();
@@ -101,14 +105,22 @@ fn files() -> Vec<(String, String)> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("source file");
-            let numbered: String = text
-                .lines()
-                .enumerate()
-                .map(|(i, l)| format!("{}\t{l}\n", i + 1))
-                .collect();
             let rel = p.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&p);
-            (rel.display().to_string(), numbered)
+            (rel.display().to_string(), text)
         })
+        .collect()
+}
+
+/// Lines of `text` from `offset` on, as Claude Code's Read tool returns them (`N\tline`, at
+/// most 2,000 lines): later passes over the files read other parts, so no result repeats.
+fn read(text: &str, offset: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let from = offset % lines.len().max(1);
+    lines[from..]
+        .iter()
+        .take(2000)
+        .enumerate()
+        .map(|(i, l)| format!("{}\t{l}\n", from + i + 1))
         .collect()
 }
 
@@ -135,7 +147,8 @@ pub fn history(size: usize, prompt: &str) -> String {
     let mut bytes = serde_json::to_string(&body).map_or(0, |s| s.len());
     let mut turn = 0usize;
     while bytes < size {
-        let (path, text) = &files[turn % files.len()];
+        let (path, source) = &files[turn % files.len()];
+        let text = &read(source, 17 * (turn / files.len()));
         let id = format!("toolu_01{:022x}", turn as u64 * 0x9E37_79B9 + 7);
         let (call, result) = match turn % 6 {
             4 => (

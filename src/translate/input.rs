@@ -5,22 +5,21 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
-
 use super::ids::{ToolNames, decode_signature, upstream_call_id};
 use crate::anthropic::{Block, Content, Request, Role, Source};
 use crate::error::Error;
+use crate::json_text::{Args, Text};
 use crate::responses::{Item, Output, Part, Summary};
 
 /// Builds the `input` list, keeping the conversation's order of messages, calls and results.
 /// `lite` marks assistant messages with the `phase` the backend gave them: `commentary` for text
 /// before a tool call of the same turn, `final_answer` otherwise (upstream.md §9).
-pub fn build(
-    req: &Request,
+pub fn build<'a>(
+    req: &'a Request<'a>,
     model: &str,
     lite: bool,
     names: &mut ToolNames,
-) -> Result<Vec<Item>, Error> {
+) -> Result<Vec<Item<'a>>, Error> {
     let mut b = Input {
         items: Vec::with_capacity(req.messages.len() * 2),
         role: "user",
@@ -39,7 +38,7 @@ pub fn build(
         match &msg.content {
             Content::Text(t) => {
                 b.phase = (lite && role == "assistant").then_some("final_answer");
-                b.push_text(t);
+                b.push_text(t.clone());
             }
             Content::Blocks(blocks) => {
                 let last_call = blocks
@@ -66,7 +65,7 @@ pub fn build(
 /// Replaces images with a note, for a model whose entry does not list image input.
 pub fn strip_images(items: &mut [Item], model: &str) {
     let note = || Part::InputText {
-        text: format!("[an image was omitted: {model} does not accept images]"),
+        text: format!("[an image was omitted: {model} does not accept images]").into(),
     };
     let mut n = 0;
     for item in items {
@@ -90,16 +89,16 @@ pub fn strip_images(items: &mut [Item], model: &str) {
     }
 }
 
-struct Input<'a> {
-    items: Vec<Item>,
+struct Input<'a, 'm> {
+    items: Vec<Item<'a>>,
     role: &'static str,
-    parts: Vec<Part>,
-    model: &'a str,
+    parts: Vec<Part<'a>>,
+    model: &'m str,
     /// The phase of the assistant text being collected (lite lane only).
     phase: Option<&'static str>,
 }
 
-impl Input<'_> {
+impl<'a> Input<'a, '_> {
     fn switch_role(&mut self, role: &'static str) {
         if self.role != role {
             self.flush();
@@ -122,11 +121,10 @@ impl Input<'_> {
         }
     }
 
-    fn push_text(&mut self, text: &str) {
+    fn push_text(&mut self, text: Text<'a>) {
         if text.is_empty() {
             return;
         }
-        let text = text.to_owned();
         self.parts.push(if self.role == "assistant" {
             Part::OutputText { text }
         } else {
@@ -134,9 +132,9 @@ impl Input<'_> {
         });
     }
 
-    fn block(&mut self, block: &Block, names: &mut ToolNames) -> Result<(), String> {
+    fn block(&mut self, block: &'a Block<'a>, names: &mut ToolNames) -> Result<(), String> {
         match block {
-            Block::Text { text } => self.push_text(text),
+            Block::Text { text } => self.push_text(text.clone()),
             Block::Image { source } | Block::Document { source, .. }
                 if self.role == "assistant" =>
             {
@@ -147,13 +145,9 @@ impl Input<'_> {
             }
             Block::ToolUse { id, name, input } => {
                 self.flush();
-                let arguments = match input {
-                    Value::Null => "{}".to_owned(),
-                    v => v.to_string(),
-                };
                 self.items.push(Item::FunctionCall {
                     name: names.add(name),
-                    arguments,
+                    arguments: Args(*input),
                     call_id: upstream_call_id(id),
                 });
             }
@@ -216,10 +210,10 @@ impl Input<'_> {
 
 /// The parts for a block that user messages and tool results share: text, images, documents,
 /// search results and loaded-tool references. False for any other block type.
-fn input_parts(block: &Block, out: &mut Vec<Part>) -> Result<bool, String> {
-    let text = |text: String| Part::InputText { text };
+fn input_parts<'a>(block: &'a Block<'a>, out: &mut Vec<Part<'a>>) -> Result<bool, String> {
+    let text = |text: String| Part::InputText { text: text.into() };
     match block {
-        Block::Text { text: t } if !t.is_empty() => out.push(text(t.clone())),
+        Block::Text { text: t } if !t.is_empty() => out.push(Part::InputText { text: t.clone() }),
         Block::Text { .. } => {}
         Block::Image { source } => out.push(image(source)?),
         Block::Document { source, title } => out.extend(document(source, title.as_deref())?),
@@ -233,7 +227,7 @@ fn input_parts(block: &Block, out: &mut Vec<Part>) -> Result<bool, String> {
             for b in content {
                 if let Block::Text { text: t } = b {
                     body.push('\n');
-                    body.push_str(t);
+                    body.push_str(&t.as_str());
                 }
             }
             out.push(text(format!("Search result: {title} ({source}){body}")));
@@ -243,7 +237,7 @@ fn input_parts(block: &Block, out: &mut Vec<Part>) -> Result<bool, String> {
     Ok(true)
 }
 
-fn image(source: &Source) -> Result<Part, String> {
+fn image<'a>(source: &Source) -> Result<Part<'a>, String> {
     match source.kind.as_str() {
         "base64" => {
             let media = source.media_type.as_deref().unwrap_or("image/png");
@@ -270,7 +264,7 @@ fn image(source: &Source) -> Result<Part, String> {
     }
 }
 
-fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
+fn document<'a>(source: &'a Source<'a>, title: Option<&str>) -> Result<Vec<Part<'a>>, String> {
     let filename = title.unwrap_or("document.pdf").to_owned();
     match source.kind.as_str() {
         "base64" => {
@@ -302,7 +296,7 @@ fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
                 Some(t) => format!("{t}\n\n{data}"),
                 None => data.to_owned(),
             };
-            Ok(vec![Part::InputText { text }])
+            Ok(vec![Part::InputText { text: text.into() }])
         }
         "content" => {
             let mut parts = Vec::new();
@@ -327,15 +321,19 @@ fn document(source: &Source, title: Option<&str>) -> Result<Vec<Part>, String> {
 }
 
 /// A `tool_result` body: plain text when it is only text, else text and image parts.
-fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, String> {
+fn tool_output<'a>(content: Option<&'a Content<'a>>, is_error: bool) -> Result<Output<'a>, String> {
     let prefix = if is_error { "Error: " } else { "" };
     let blocks = match content {
         None => {
             return Ok(Output::Text(
-                format!("{prefix}(no output)").trim_end().to_owned(),
+                format!("{prefix}(no output)").trim_end().to_owned().into(),
             ));
         }
-        Some(Content::Text(t)) => return Ok(Output::Text(format!("{prefix}{t}"))),
+        // The usual case, a string, passes as it came.
+        Some(Content::Text(t)) if !is_error => return Ok(Output::Text(t.clone())),
+        Some(Content::Text(t)) => {
+            return Ok(Output::Text(format!("{prefix}{}", t.as_str()).into()));
+        }
         Some(Content::Blocks(blocks)) => blocks,
     };
     let mut parts = Vec::new();
@@ -346,7 +344,7 @@ fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, Stri
     }
     let all_text = parts.iter().all(|p| matches!(p, Part::InputText { .. }));
     if all_text {
-        let texts: Vec<String> = parts
+        let mut texts: Vec<Text> = parts
             .into_iter()
             .filter_map(|p| {
                 if let Part::InputText { text } = p {
@@ -356,12 +354,20 @@ fn tool_output(content: Option<&Content>, is_error: bool) -> Result<Output, Stri
                 }
             })
             .collect();
-        let joined = texts.join("\n");
-        return Ok(Output::Text(if joined.is_empty() {
-            format!("{prefix}(no output)")
-        } else {
-            format!("{prefix}{joined}")
-        }));
+        // One text block passes as it came.
+        if texts.len() == 1 && !is_error {
+            return Ok(Output::Text(texts.remove(0)));
+        }
+        let joined: Vec<std::borrow::Cow<str>> = texts.iter().map(Text::as_str).collect();
+        let joined = joined.join("\n");
+        return Ok(Output::Text(
+            if joined.is_empty() {
+                format!("{prefix}(no output)")
+            } else {
+                format!("{prefix}{joined}")
+            }
+            .into(),
+        ));
     }
     if is_error {
         parts.insert(
@@ -412,14 +418,14 @@ fn pair_calls(items: Vec<Item>) -> Vec<Item> {
                 });
             }
             Item::FunctionCallOutput { call_id, output } if !calls.contains(&call_id) => {
-                let text = match output {
-                    Output::Text(t) => t,
-                    Output::Parts(_) => "(non-text content)".to_owned(),
+                let text = match &output {
+                    Output::Text(t) => t.as_str(),
+                    Output::Parts(_) => "(non-text content)".into(),
                 };
                 out.push(Item::Message {
                     role: "user",
                     content: vec![Part::InputText {
-                        text: format!("Result of an earlier tool call {call_id}:\n{text}"),
+                        text: format!("Result of an earlier tool call {call_id}:\n{text}").into(),
                     }],
                     phase: None,
                 });

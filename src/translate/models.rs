@@ -69,7 +69,7 @@ fn clamp(wanted: &str, supported: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    fn req(json: &str) -> Request {
+    fn req(json: &str) -> Request<'_> {
         serde_json::from_str(json).unwrap()
     }
 

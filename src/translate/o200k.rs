@@ -326,26 +326,33 @@ impl Scan<'_> {
         self.s.get(i..)?.chars().next().map(classify)
     }
 
+    #[inline(always)]
+    fn class_at(&self, i: usize) -> Option<Class> {
+        let b = *self.s.as_bytes().get(i)?;
+        if b < 0x80 {
+            return Some(ASCII[b as usize]);
+        }
+        self.wide(i).map(|c| c.class)
+    }
+
     /// Scans one pre-token from `self.i`.
     fn step(&mut self) {
         let Some(c) = self.at(self.i) else {
             self.i = self.s.len();
             return;
         };
-        let next = self.at(self.i + c.len);
-        let next_class = next.map(|n| n.class);
+        let next = self.class_at(self.i + c.len);
         if c.class.letter()
-            || matches!(c.class, Class::Blank | Class::Symbol)
-                && next_class.is_some_and(Class::letter)
+            || matches!(c.class, Class::Blank | Class::Symbol) && next.is_some_and(Class::letter)
         {
             self.word(c);
         } else if c.class == Class::Digit {
             let start = self.i;
-            self.skip(|c| c.class == Class::Digit);
+            let digits = self.skip(|c| c == Class::Digit);
             self.check_random(start);
-            self.tokens += self.s[start..self.i].chars().count().div_ceil(3) as f64;
-        } else if c.class == Class::Symbol || c.code == 0x20 && next_class == Some(Class::Symbol) {
-            self.symbols(c, next);
+            self.tokens += digits.div_ceil(3) as f64;
+        } else if c.class == Class::Symbol || c.code == 0x20 && next == Some(Class::Symbol) {
+            self.symbols(c.code == 0x20);
         } else {
             self.whitespace();
         }
@@ -432,35 +439,50 @@ impl Scan<'_> {
 
     /// A run of punctuation and symbols, with one space before it and line breaks and slashes
     /// after it.
-    fn symbols(&mut self, c: Char, next: Option<Char>) {
-        let space = c.code == 0x20;
+    fn symbols(&mut self, space: bool) {
+        let b = self.s.as_bytes();
         if space {
             self.i += 1;
-            if next.is_some_and(|n| n.code >= 0x2000) {
+            if b.get(self.i).is_some_and(|&x| x >= 0x80)
+                && self.at(self.i).is_some_and(|n| n.code >= 0x2000)
+            {
                 self.tokens += SPACE_BEFORE_SYMBOL;
             }
         }
         let mut ascii = 0;
-        while let Some(c) = self.at(self.i).filter(|c| c.class == Class::Symbol) {
-            if c.code < 0x80 {
-                ascii += 1;
-            } else {
-                self.tokens += symbol_cost(c.code);
+        loop {
+            match b.get(self.i) {
+                Some(&x) if x < 0x80 => {
+                    if ASCII[x as usize] != Class::Symbol {
+                        break;
+                    }
+                    ascii += 1;
+                    self.i += 1;
+                }
+                Some(_) => match self.wide(self.i) {
+                    Some(c) if c.class == Class::Symbol => {
+                        self.tokens += symbol_cost(c.code);
+                        self.i += c.len;
+                    }
+                    _ => break,
+                },
+                None => break,
             }
-            self.i += c.len;
         }
         self.tokens += punct_cost(ascii);
         if space && ascii >= 2 {
             self.tokens += 0.3;
         }
-        self.skip(|c| matches!(c.code, 0x0A | 0x0D | 0x2F));
+        while matches!(b.get(self.i), Some(b'\n' | b'\r' | b'/')) {
+            self.i += 1;
+        }
     }
 
     /// A run of whitespace: up to its last line break one token (long runs more), then the
     /// blanks after it, except the last blank before a word or mark: that one starts it.
     fn whitespace(&mut self) {
         let start = self.i;
-        self.skip(|c| matches!(c.class, Class::Blank | Class::Newline));
+        self.skip(|c| matches!(c, Class::Blank | Class::Newline));
         let run = &self.s.as_bytes()[start..self.i];
         let mut rest = run;
         if let Some(last) = run.iter().rposition(|&b| b == b'\n' || b == b'\r') {
@@ -474,9 +496,9 @@ impl Scan<'_> {
         if rest.is_empty() {
             return;
         }
-        if let Some(next) = self.at(self.i) {
+        if let Some(next) = self.class_at(self.i) {
             let last = *rest.last().unwrap_or(&b' ');
-            if next.class.letter() || next.class == Class::Symbol && last == b' ' {
+            if next.letter() || next == Class::Symbol && last == b' ' {
                 // Non-ASCII blanks are rare; stepping back one byte only works for ASCII.
                 if last < 0x80 {
                     self.i -= 1;
@@ -532,11 +554,28 @@ impl Scan<'_> {
         }
     }
 
+    /// Moves past the characters whose class passes; returns how many there were.
     #[inline(always)]
-    fn skip(&mut self, class: impl Fn(Char) -> bool) {
-        while let Some(c) = self.at(self.i).filter(|&c| class(c)) {
-            self.i += c.len;
+    fn skip(&mut self, pass: impl Fn(Class) -> bool) -> usize {
+        let b = self.s.as_bytes();
+        let mut n = 0;
+        loop {
+            match b.get(self.i) {
+                Some(&x) if x < 0x80 => {
+                    if !pass(ASCII[x as usize]) {
+                        break;
+                    }
+                    self.i += 1;
+                }
+                Some(_) => match self.wide(self.i) {
+                    Some(c) if pass(c.class) => self.i += c.len,
+                    _ => break,
+                },
+                None => break,
+            }
+            n += 1;
         }
+        n
     }
 }
 

@@ -4,8 +4,10 @@
 //! model list always give the same upstream body (golden-tested on real Claude Code captures).
 //! The rules are listed in README "Request translation".
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::ids::{ToolNames, fnv64};
@@ -14,7 +16,7 @@ use super::models::{ModelInfo, ModelMap, effort};
 use crate::anthropic::{Block, Content, Request, Tool};
 use crate::catalogue::{self, Lane};
 use crate::error::Error;
-use crate::responses::{self, Item, Part, Reasoning};
+use crate::responses::{self, Item, Json, Part, Reasoning, Schema, ToolDef};
 
 /// Used when the client sends no system prompt: the full lane requires non-empty instructions.
 pub const DEFAULT_INSTRUCTIONS: &str = "You are a helpful coding assistant.";
@@ -45,8 +47,8 @@ pub struct Context<'a> {
 
 /// The upstream body plus what the stream translator needs to map the answer back.
 #[derive(Debug)]
-pub struct Translated {
-    pub body: responses::Request,
+pub struct Translated<'a> {
+    pub body: responses::Request<'a>,
     /// The dialect of `body` (the lite lane also needs its header).
     pub lane: Lane,
     pub names: ToolNames,
@@ -55,7 +57,7 @@ pub struct Translated {
 }
 
 /// Translates one request; errors are the client's (400) with a message naming the problem.
-pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
+pub fn translate<'a>(req: &'a Request<'a>, ctx: &Context) -> Result<Translated<'a>, Error> {
     if req.model.trim().is_empty() {
         return Err(Error::BadRequest(
             "model: must be a non-empty string".into(),
@@ -144,7 +146,9 @@ pub fn translate(req: &Request, ctx: &Context) -> Result<Translated, Error> {
             if !system.trim().is_empty() {
                 lead.push(Item::Message {
                     role: "developer",
-                    content: vec![Part::InputText { text: system }],
+                    content: vec![Part::InputText {
+                        text: system.into(),
+                    }],
                     phase: None,
                 });
             }
@@ -207,16 +211,15 @@ fn is_web_search(tool: &Tool) -> bool {
 /// System blocks joined by blank lines, without Claude Code's billing line.
 fn system_text(system: &Content) -> String {
     match system {
-        Content::Text(t) => t.clone(),
+        Content::Text(t) => t.as_str().into_owned(),
         Content::Blocks(blocks) => {
-            let texts: Vec<&str> = blocks
+            let texts: Vec<Cow<str>> = blocks
                 .iter()
                 .filter_map(|b| match b {
-                    Block::Text { text } if !text.starts_with(BILLING_PREFIX) => {
-                        Some(text.as_str())
-                    }
+                    Block::Text { text } => Some(text.as_str()),
                     _ => None,
                 })
+                .filter(|t| !t.starts_with(BILLING_PREFIX))
                 .collect();
             texts.join("\n\n")
         }
@@ -224,7 +227,7 @@ fn system_text(system: &Content) -> String {
 }
 
 /// Names of deferred tools that a `tool_reference` block has loaded somewhere in the history.
-fn referenced_tools(req: &Request) -> HashSet<&str> {
+fn referenced_tools<'a>(req: &'a Request) -> HashSet<&'a str> {
     fn walk<'a>(blocks: &'a [Block], out: &mut HashSet<&'a str>) {
         for b in blocks {
             match b {
@@ -249,19 +252,19 @@ fn referenced_tools(req: &Request) -> HashSet<&str> {
 }
 
 /// The function tools (and, with `web_search`, the hosted search tool) the model is offered.
-fn translate_tools(
-    tools: &[Tool],
+fn translate_tools<'a>(
+    tools: &'a [Tool<'a>],
     referenced: &HashSet<&str>,
     web_search: bool,
     names: &mut ToolNames,
-) -> Vec<Value> {
+) -> Vec<ToolDef<'a>> {
     let mut out = Vec::with_capacity(tools.len());
     let mut seen = HashSet::new();
     for tool in tools {
         let kind = tool.kind.as_deref().unwrap_or("custom");
         if is_web_search(tool) {
             if web_search && seen.insert("\0web_search") {
-                out.push(json!({"type": "web_search"}));
+                out.push(ToolDef::Hosted { kind: "web_search" });
             }
             continue;
         }
@@ -280,29 +283,38 @@ fn translate_tools(
         if !seen.insert(tool.name.as_str()) {
             continue; // the backend rejects duplicate names; the first definition wins
         }
-        out.push(json!({
-            "type": "function",
-            "name": names.add(&tool.name),
-            "description": tool.description.as_deref().unwrap_or(""),
-            "strict": false,
-            "parameters": schema(tool.input_schema.as_ref()),
-        }));
+        out.push(ToolDef::Function {
+            description: tool.description.clone().unwrap_or_default(),
+            name: names.add(&tool.name),
+            parameters: schema(tool.input_schema),
+            strict: false,
+            kind: "function",
+        });
     }
     out
 }
 
-/// A tool's JSON schema as the backend wants it: an object schema, without `$schema`.
-fn schema(input: Option<&Value>) -> Value {
-    let mut s = match input {
-        Some(Value::Object(m)) => m.clone(),
-        _ => serde_json::Map::new(),
-    };
+/// A tool's JSON schema as the backend wants it: an object schema, without `$schema`. Only the
+/// top level is read; the values below it pass through as they came.
+fn schema(input: Option<&RawValue>) -> Schema<'_> {
+    let top: BTreeMap<Cow<str>, &RawValue> = input
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default();
+    let mut s: Schema = top.into_iter().map(|(k, v)| (k, Json::Raw(v))).collect();
     s.remove("$schema");
-    s.entry("type").or_insert_with(|| json!("object"));
-    if s.get("type") == Some(&json!("object")) {
-        s.entry("properties").or_insert_with(|| json!({}));
+    let object = match s.get("type") {
+        None => {
+            s.insert(Cow::Borrowed("type"), Json::Str("object"));
+            true
+        }
+        Some(Json::Raw(t)) => t.get() == "\"object\"",
+        Some(_) => false,
+    };
+    if object {
+        s.entry(Cow::Borrowed("properties"))
+            .or_insert(Json::EmptyObject);
     }
-    Value::Object(s)
+    s
 }
 
 fn tool_choice(req: &Request, names: &mut ToolNames) -> (Value, bool) {
@@ -380,11 +392,16 @@ mod tests {
         map_to("gpt-5.5")
     }
 
-    fn translate_on(model: &str, json: Value) -> Translated {
-        let req: Request = serde_json::from_value(json).unwrap();
+    /// A request parsed from `json` (the text is leaked: requests borrow from their body).
+    fn parsed(json: Value) -> serde_json::Result<Request<'static>> {
+        serde_json::from_str(Box::leak(json.to_string().into_boxed_str()))
+    }
+
+    fn translate_on(model: &str, json: Value) -> Translated<'static> {
+        let req: &'static Request = Box::leak(Box::new(parsed(json).unwrap()));
         let m = map_to(model);
         translate(
-            &req,
+            req,
             &Context {
                 map: &m,
                 models: &[],
@@ -556,7 +573,7 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_block() {
-        let req: Request = serde_json::from_value(json!({"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]})).unwrap();
+        let req: Request = parsed(json!({"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]})).unwrap();
         let m = map();
         let e = translate(
             &req,
@@ -572,7 +589,7 @@ mod tests {
                 .starts_with("messages.0.content.0: image source type `file`"),
             "{e}"
         );
-        let req: Request = serde_json::from_value(json!({"model":"m","messages":[]})).unwrap();
+        let req: Request = parsed(json!({"model":"m","messages":[]})).unwrap();
         assert!(
             translate(
                 &req,
@@ -750,7 +767,7 @@ mod tests {
             use_responses_lite: Some(true),
             ..ModelInfo::default()
         }];
-        let r: Request = serde_json::from_value(req).unwrap();
+        let r: Request = parsed(req).unwrap();
         let m = map_to("gpt-6.2-sol");
         let t = translate(
             &r,
@@ -789,7 +806,7 @@ mod tests {
             input_modalities: Some(vec!["text".into()]),
             ..ModelInfo::default()
         }];
-        let r: Request = serde_json::from_value(json!({"model":"m","messages":[{"role":"user","content":[
+        let r: Request = parsed(json!({"model":"m","messages":[{"role":"user","content":[
             {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},{"type":"text","text":"what is it"}]}]})).unwrap();
         let m = map_to("gpt-6-text");
         let t = translate(
@@ -810,5 +827,30 @@ mod tests {
                 .unwrap()
                 .contains("does not accept images")
         );
+    }
+
+    #[test]
+    fn texts_and_tool_inputs_pass_as_the_client_wrote_them() {
+        // Built from text, not a Value: key order and escapes as a client writes them.
+        let body = r#"{"model":"m","messages":[
+            {"role":"user","content":[{"type":"text","text":"caf\u00e9 \"x\"\n"}]},
+            {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"Edit",
+              "input":{ "file_path": "/a b", "old_string": "x  y", "new_string": "z" }}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"ok\u0021"},
+              {"type":"mystery","text":5,"content":{"a":1}}]}]}"#;
+        let req: Request = serde_json::from_str(body).unwrap();
+        let m = map();
+        let ctx = Context {
+            map: &m,
+            models: &[],
+            session_header: None,
+        };
+        let out = serde_json::to_string(&translate(&req, &ctx).unwrap().body).unwrap();
+        assert!(out.contains(r#""text":"caf\u00e9 \"x\"\n""#), "{out}");
+        assert!(
+            out.contains(r#""arguments":"{\"file_path\":\"/a b\",\"old_string\":\"x  y\",\"new_string\":\"z\"}""#),
+            "{out}"
+        );
+        assert!(out.contains(r#""output":"ok\u0021""#), "{out}");
     }
 }

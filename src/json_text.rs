@@ -1,0 +1,178 @@
+//! Text on its way from the client's JSON to the backend's, without copies: a string is kept as
+//! the JSON literal it arrived as and written out again byte for byte (never unescaped, never
+//! re-escaped) unless the proxy had to build it; a tool call's input stays the raw JSON it
+//! arrived as and is written as the `arguments` string directly (no `Value` tree, whatever its
+//! size). Pure.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+
+/// A string of the request, or one the proxy made.
+#[derive(Debug, Clone)]
+pub enum Text<'a> {
+    /// A JSON string literal from the request body, quotes included.
+    Raw(&'a RawValue),
+    /// Text the proxy holds as a Rust string.
+    Plain(Cow<'a, str>),
+}
+
+impl<'a> Text<'a> {
+    /// `raw` if it is a JSON string literal.
+    pub fn literal(raw: &'a RawValue) -> Option<Text<'a>> {
+        raw.get().starts_with('"').then_some(Text::Raw(raw))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Text::Raw(r) => r.get() == "\"\"",
+            Text::Plain(t) => t.is_empty(),
+        }
+    }
+
+    /// The text itself (unescaped; borrowed when the literal has no escapes).
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match self {
+            Text::Raw(r) => serde_json::from_str::<Cow<str>>(r.get()).unwrap_or_default(),
+            Text::Plain(t) => Cow::Borrowed(t),
+        }
+    }
+
+    /// The bytes that identify this text (the literal, or the text): for memoizing.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Text::Raw(r) => r.get().as_bytes(),
+            Text::Plain(t) => t.as_bytes(),
+        }
+    }
+
+    /// Bytes of the text as the request holds it (escapes counted as written).
+    pub fn len(&self) -> usize {
+        self.key().len()
+    }
+}
+
+impl From<String> for Text<'_> {
+    fn from(s: String) -> Self {
+        Text::Plain(Cow::Owned(s))
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(s: &'a str) -> Self {
+        Text::Plain(Cow::Borrowed(s))
+    }
+}
+
+impl PartialEq<str> for Text<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl Serialize for Text<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Text::Raw(r) => r.serialize(s),
+            Text::Plain(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// A tool call's `arguments`: the client's JSON `input` as a JSON string, or `{}` when there is
+/// none.
+#[derive(Debug, Clone, Copy)]
+pub struct Args<'a>(pub Option<&'a RawValue>);
+
+impl Args<'_> {
+    /// The JSON text of the arguments as they are sent (whitespace between tokens dropped).
+    pub fn json(&self) -> Cow<'_, str> {
+        match self.0 {
+            Some(r) if r.get() != "null" => {
+                let raw = r.get();
+                if raw.bytes().any(|b| b.is_ascii_whitespace()) {
+                    Cow::Owned(Compact(raw).to_string())
+                } else {
+                    Cow::Borrowed(raw)
+                }
+            }
+            _ => Cow::Borrowed("{}"),
+        }
+    }
+}
+
+impl Serialize for Args<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(r) if r.get() != "null" => s.collect_str(&Compact(r.get())),
+            _ => s.serialize_str("{}"),
+        }
+    }
+}
+
+/// Valid JSON text without the whitespace between its tokens (strings untouched).
+struct Compact<'a>(&'a str);
+
+impl fmt::Display for Compact<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0.as_bytes();
+        let (mut start, mut i, mut in_string) = (0, 0, false);
+        while i < b.len() {
+            match b[i] {
+                b'\\' if in_string => i += 1, // the escaped byte is never a quote that ends it
+                b'"' => in_string = !in_string,
+                b' ' | b'\t' | b'\n' | b'\r' if !in_string => {
+                    f.write_str(&self.0[start..i])?;
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        f.write_str(&self.0[start.min(b.len())..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> &RawValue {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn raw_text_is_written_as_it_came() {
+        let r = raw(r#""a\nb \u00e9 \"q\"""#);
+        let t = Text::literal(r).unwrap();
+        assert_eq!(serde_json::to_string(&t).unwrap(), r#""a\nb \u00e9 \"q\"""#);
+        assert_eq!(t.as_str(), "a\nb é \"q\"");
+        assert!(!t.is_empty());
+        assert!(Text::literal(raw(r#""""#)).unwrap().is_empty());
+        assert!(Text::literal(raw("5")).is_none());
+        assert_eq!(
+            serde_json::to_string(&Text::from("x\"")).unwrap(),
+            r#""x\"""#
+        );
+    }
+
+    #[test]
+    fn arguments_are_compact_json_in_a_string() {
+        let r = raw("{ \"cmd\" : \"a  b\\\" c\",\n \"n\": [1, 2] }");
+        let args = Args(Some(r));
+        assert_eq!(args.json(), r#"{"cmd":"a  b\" c","n":[1,2]}"#);
+        assert_eq!(
+            serde_json::to_string(&args).unwrap(),
+            r#""{\"cmd\":\"a  b\\\" c\",\"n\":[1,2]}""#
+        );
+        assert_eq!(serde_json::to_string(&Args(None)).unwrap(), r#""{}""#);
+        assert_eq!(Args(Some(raw("null"))).json(), "{}");
+        // Key order is the client's.
+        assert_eq!(
+            Args(Some(raw(r#"{"b":1,"a":2}"#))).json(),
+            r#"{"b":1,"a":2}"#
+        );
+    }
+}
