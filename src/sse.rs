@@ -15,6 +15,7 @@
 //! stopped).
 
 use std::io::{self, BufRead};
+use std::ops::Range;
 use std::time::Instant;
 
 /// One dispatched event, borrowing the parser's buffers until the next call.
@@ -39,6 +40,8 @@ pub struct SseReader<R> {
     deadline: Option<Instant>,
     /// The last read used up the reader's buffer: the next one may wait for the upstream.
     drained: bool,
+    /// Bytes of the reader's buffer lent out as the last event, consumed at the next call.
+    lent: usize,
     line: Vec<u8>,
     event: String,
     data: String,
@@ -46,7 +49,7 @@ pub struct SseReader<R> {
     first_line: bool,
 }
 
-impl<R: BufRead> SseReader<R> {
+impl<R: Buffered> SseReader<R> {
     /// Wraps `inner`; a line, or the data of one event, longer than `max_line` bytes is an
     /// `InvalidData` error.
     pub fn new(inner: R, max_line: usize) -> Self {
@@ -55,6 +58,7 @@ impl<R: BufRead> SseReader<R> {
             max_line,
             deadline: None,
             drained: true,
+            lent: 0,
             line: Vec::with_capacity(1024),
             event: String::new(),
             data: String::new(),
@@ -71,7 +75,8 @@ impl<R: BufRead> SseReader<R> {
     }
 
     /// The underlying reader, with whatever it still buffers.
-    pub fn into_inner(self) -> R {
+    pub fn into_inner(mut self) -> R {
+        self.inner.consume(std::mem::take(&mut self.lent));
         self.inner
     }
 
@@ -82,6 +87,17 @@ impl<R: BufRead> SseReader<R> {
             self.has_data = false;
             self.event.clear();
             self.data.clear();
+        }
+        self.inner.consume(std::mem::take(&mut self.lent));
+        if let Some((name, data, len)) = self.buffered_event() {
+            self.lent = len;
+            self.drained = len == self.inner.buffered().len();
+            let b = self.inner.buffered();
+            return Ok(Some(Event {
+                event: std::str::from_utf8(&b[name]).unwrap_or_default(),
+                data: std::str::from_utf8(&b[data]).unwrap_or_default(),
+                comment: false,
+            }));
         }
         loop {
             let got_line = self.read_line()?;
@@ -170,6 +186,54 @@ impl<R: BufRead> SseReader<R> {
         }
     }
 
+    /// The usual case, an event whose lines are all in the reader's buffer already, lent from
+    /// it without copying: the ranges of its name and data and its length. `None` for anything
+    /// else (a partial line or event pending, the stream's first line, a comment, several data
+    /// lines, no data, invalid UTF-8, an overlong line): the line-by-line path handles those.
+    fn buffered_event(&self) -> Option<(Range<usize>, Range<usize>, usize)> {
+        if self.first_line
+            || !self.line.is_empty()
+            || !self.data.is_empty()
+            || !self.event.is_empty()
+        {
+            return None;
+        }
+        let b = self.inner.buffered();
+        let (mut pos, mut name, mut data) = (0, 0..0, None);
+        loop {
+            let nl = pos + b[pos..].iter().position(|&c| c == b'\n')?;
+            let end = if nl > pos && b[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            let line = &b[pos..end];
+            if line.len() >= self.max_line {
+                return None;
+            }
+            if line.is_empty() {
+                let data: Range<usize> = data?;
+                let utf8 = |r: &Range<usize>| std::str::from_utf8(&b[r.clone()]).is_ok();
+                return (utf8(&name) && utf8(&data)).then_some((name, data, nl + 1));
+            }
+            let (field, value) = match line.iter().position(|&c| c == b':') {
+                Some(0) => return None, // a comment
+                Some(i) => (
+                    &line[..i],
+                    pos + i + 1 + usize::from(line.get(i + 1) == Some(&b' ')),
+                ),
+                None => (line, end),
+            };
+            match field {
+                b"data" if data.is_some() => return None,
+                b"data" => data = Some(value..end),
+                b"event" => name = value..end,
+                _ => {}
+            }
+            pos = nl + 1;
+        }
+    }
+
     /// Reads one line (with its terminator) into `self.line`; false at EOF with nothing read.
     fn read_line(&mut self) -> io::Result<bool> {
         self.line.clear_if_complete();
@@ -235,7 +299,7 @@ impl<R: Buffered> SseReader<R> {
     /// [`SseReader::next_event`] returns it without waiting for the upstream. Cost: up to the
     /// end of that event.
     pub fn event_ready(&self) -> bool {
-        let b = self.inner.buffered();
+        let b = &self.inner.buffered()[self.lent..];
         let mut from = 0;
         while let Some(i) = b[from..].iter().position(|&c| c == b'\n') {
             let rest = &b[from + i + 1..];

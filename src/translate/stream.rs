@@ -464,15 +464,21 @@ impl StreamTranslator {
 #[derive(Default)]
 pub struct SseSink {
     pub buf: Vec<u8>,
-    json: Vec<u8>,
 }
 
 impl Sink for SseSink {
     fn event(&mut self, ev: &Event<'_>) {
-        self.json.clear();
-        // Serializing our own plain structs into a Vec cannot fail.
-        if serde_json::to_writer(&mut self.json, ev).is_ok() {
-            crate::sse::encode(&mut self.buf, ev.name(), &self.json);
+        // The JSON goes straight into the buffer (it is one line: newlines in strings are
+        // escaped). Serializing our own plain structs into a Vec cannot fail; if it did, the
+        // event's partial bytes are taken back.
+        let start = self.buf.len();
+        self.buf.extend_from_slice(b"event: ");
+        self.buf.extend_from_slice(ev.name().as_bytes());
+        self.buf.extend_from_slice(b"\ndata: ");
+        if serde_json::to_writer(&mut self.buf, ev).is_ok() {
+            self.buf.extend_from_slice(b"\n\n");
+        } else {
+            self.buf.truncate(start);
         }
     }
 }
