@@ -4,6 +4,8 @@
 //! opens, indexed 0, 1, 2…; one `signature_delta` at the end of a thinking block; a final
 //! `message_delta` with a stop reason and usage, then `message_stop`, then nothing.
 
+use std::io::Write as _;
+
 use serde_json::{Value, json};
 
 use super::ids::{ToolNames, encode_signature};
@@ -472,6 +474,27 @@ impl Sink for SseSink {
         // escaped). Serializing our own plain structs into a Vec cannot fail; if it did, the
         // event's partial bytes are taken back.
         let start = self.buf.len();
+        if let Event::ContentBlockDelta { index, delta } = ev {
+            // Most of a stream: written directly, as serde would (about a tenth of the CPU).
+            let (kind, field, text) = match delta {
+                Delta::TextDelta { text } => ("text_delta", "text", text),
+                Delta::InputJsonDelta { partial_json } => {
+                    ("input_json_delta", "partial_json", partial_json)
+                }
+                Delta::ThinkingDelta { thinking } => ("thinking_delta", "thinking", thinking),
+                Delta::SignatureDelta { signature } => ("signature_delta", "signature", signature),
+            };
+            let _ = write!(
+                self.buf,
+                "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{kind}\",\"{field}\":"
+            );
+            if serde_json::to_writer(&mut self.buf, text).is_ok() {
+                self.buf.extend_from_slice(b"}}\n\n");
+            } else {
+                self.buf.truncate(start);
+            }
+            return;
+        }
         self.buf.extend_from_slice(b"event: ");
         self.buf.extend_from_slice(ev.name().as_bytes());
         self.buf.extend_from_slice(b"\ndata: ");
@@ -716,6 +739,32 @@ mod tests {
                     assert_grammar(&events(&out));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn deltas_written_directly_match_serde() {
+        let deltas = [
+            Delta::TextDelta {
+                text: "a \"b\"\n\u{1}é",
+            },
+            Delta::InputJsonDelta {
+                partial_json: "{\"k\":",
+            },
+            Delta::ThinkingDelta { thinking: "hm" },
+            Delta::SignatureDelta { signature: "sig" },
+        ];
+        for delta in deltas {
+            let ev = Event::ContentBlockDelta { index: 12, delta };
+            let mut sink = SseSink::default();
+            sink.event(&ev);
+            let mut want = Vec::new();
+            let json = serde_json::to_vec(&ev).unwrap();
+            crate::sse::encode(&mut want, ev.name(), &json);
+            assert_eq!(
+                String::from_utf8(sink.buf).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
         }
     }
 }
