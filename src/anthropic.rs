@@ -275,6 +275,15 @@ fn parse<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Result<T, String> {
     })
 }
 
+/// A string field kept as its literal (`null` counts as absent).
+fn optional_text<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'a>>, D::Error> {
+    match Option::<&'a RawValue>::deserialize(d)? {
+        None => Ok(None),
+        Some(raw) if raw.get() == "null" => Ok(None),
+        Some(raw) => text(Some(raw)).map(Some).map_err(de::Error::custom),
+    }
+}
+
 /// Where an image or document comes from: `base64`, `url`, `text`, `content` or `file`.
 #[derive(Debug, Deserialize)]
 pub struct Source<'a> {
@@ -282,8 +291,9 @@ pub struct Source<'a> {
     pub kind: String,
     #[serde(default)]
     pub media_type: Option<String>,
-    #[serde(default)]
-    pub data: Option<String>,
+    /// Base64 (or, for a text document, the text): borrowed from the body.
+    #[serde(default, borrow, deserialize_with = "optional_text")]
+    pub data: Option<Text<'a>>,
     #[serde(default)]
     pub url: Option<String>,
     #[serde(default, borrow)]

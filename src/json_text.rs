@@ -35,8 +35,16 @@ impl<'a> Text<'a> {
     /// The text itself (unescaped; borrowed when the literal has no escapes).
     pub fn as_str(&self) -> Cow<'_, str> {
         match self {
-            Text::Raw(r) => serde_json::from_str::<Cow<str>>(r.get()).unwrap_or_default(),
+            Text::Raw(r) => unescape(r),
             Text::Plain(t) => Cow::Borrowed(t),
+        }
+    }
+
+    /// The text itself, for as long as the request lives.
+    pub fn into_str(self) -> Cow<'a, str> {
+        match self {
+            Text::Raw(r) => unescape(r),
+            Text::Plain(t) => t,
         }
     }
 
@@ -47,10 +55,14 @@ impl<'a> Text<'a> {
             Text::Plain(t) => t.as_bytes(),
         }
     }
+}
 
-    /// Bytes of the text as the request holds it (escapes counted as written).
-    pub fn len(&self) -> usize {
-        self.key().len()
+/// The content of a JSON string literal: a slice of it when it has no escapes.
+fn unescape(raw: &RawValue) -> Cow<'_, str> {
+    let literal = raw.get();
+    match literal.get(1..literal.len().saturating_sub(1)) {
+        Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+        _ => Cow::Owned(serde_json::from_str::<String>(literal).unwrap_or_default()),
     }
 }
 
@@ -77,6 +89,35 @@ impl Serialize for Text<'_> {
         match self {
             Text::Raw(r) => r.serialize(s),
             Text::Plain(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// An image or file: a `data:` URL built from the client's base64 (written out without an
+/// intermediate copy of it), or a plain URL.
+#[derive(Debug, Clone)]
+pub enum Url<'a> {
+    Data { media: String, base64: Cow<'a, str> },
+    Plain(String),
+}
+
+impl Url<'_> {
+    /// Bytes of the URL as sent.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Url::Data { media, base64 } => "data:;base64,".len() + media.len() + base64.len(),
+            Url::Plain(u) => u.len(),
+        }
+    }
+}
+
+impl Serialize for Url<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Url::Data { media, base64 } => {
+                s.collect_str(&format_args!("data:{media};base64,{base64}"))
+            }
+            Url::Plain(u) => s.serialize_str(u),
         }
     }
 }
@@ -149,6 +190,8 @@ mod tests {
         let t = Text::literal(r).unwrap();
         assert_eq!(serde_json::to_string(&t).unwrap(), r#""a\nb \u00e9 \"q\"""#);
         assert_eq!(t.as_str(), "a\nb é \"q\"");
+        let plain = Text::literal(raw(r#""plain""#)).unwrap();
+        assert!(matches!(plain.as_str(), Cow::Borrowed("plain")));
         assert!(!t.is_empty());
         assert!(Text::literal(raw(r#""""#)).unwrap().is_empty());
         assert!(Text::literal(raw("5")).is_none());

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-pub use crate::json_text::{Args, Text};
+pub use crate::json_text::{Args, Text, Url};
 
 /// `POST /backend-api/codex/responses` body. Field order follows the Codex CLI's. On the
 /// Responses Lite lane `instructions` and `tools` are absent: they travel as leading `developer`
@@ -143,11 +143,11 @@ pub enum Part<'a> {
         text: Text<'a>,
     },
     InputImage {
-        image_url: String,
+        image_url: Url<'a>,
     },
     InputFile {
         #[serde(skip_serializing_if = "Option::is_none")]
-        file_data: Option<String>,
+        file_data: Option<Url<'a>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         file_url: Option<String>,
         filename: String,

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::ids::{ToolNames, decode_signature, upstream_call_id};
 use crate::anthropic::{Block, Content, Request, Role, Source};
 use crate::error::Error;
-use crate::json_text::{Args, Text};
+use crate::json_text::{Args, Text, Url};
 use crate::responses::{Item, Output, Part, Summary};
 
 /// Builds the `input` list, keeping the conversation's order of messages, calls and results.
@@ -237,16 +237,19 @@ fn input_parts<'a>(block: &'a Block<'a>, out: &mut Vec<Part<'a>>) -> Result<bool
     Ok(true)
 }
 
-fn image<'a>(source: &Source) -> Result<Part<'a>, String> {
+fn image<'a>(source: &'a Source<'a>) -> Result<Part<'a>, String> {
     match source.kind.as_str() {
         "base64" => {
             let media = source.media_type.as_deref().unwrap_or("image/png");
             let data = source
                 .data
-                .as_deref()
+                .clone()
                 .ok_or("image source of type base64 needs `data`")?;
             Ok(Part::InputImage {
-                image_url: format!("data:{media};base64,{data}"),
+                image_url: Url::Data {
+                    media: media.to_owned(),
+                    base64: data.into_str(),
+                },
             })
         }
         "url" => {
@@ -255,7 +258,7 @@ fn image<'a>(source: &Source) -> Result<Part<'a>, String> {
                 .as_deref()
                 .ok_or("image source of type url needs `url`")?;
             Ok(Part::InputImage {
-                image_url: url.to_owned(),
+                image_url: Url::Plain(url.to_owned()),
             })
         }
         other => Err(format!(
@@ -271,10 +274,13 @@ fn document<'a>(source: &'a Source<'a>, title: Option<&str>) -> Result<Vec<Part<
             let media = source.media_type.as_deref().unwrap_or("application/pdf");
             let data = source
                 .data
-                .as_deref()
+                .clone()
                 .ok_or("document source of type base64 needs `data`")?;
             Ok(vec![Part::InputFile {
-                file_data: Some(format!("data:{media};base64,{data}")),
+                file_data: Some(Url::Data {
+                    media: media.to_owned(),
+                    base64: data.into_str(),
+                }),
                 file_url: None,
                 filename,
             }])
@@ -291,10 +297,10 @@ fn document<'a>(source: &'a Source<'a>, title: Option<&str>) -> Result<Vec<Part<
             }])
         }
         "text" => {
-            let data = source.data.as_deref().unwrap_or("");
+            let data = source.data.as_ref().map(Text::as_str).unwrap_or_default();
             let text = match title {
                 Some(t) => format!("{t}\n\n{data}"),
-                None => data.to_owned(),
+                None => data.into_owned(),
             };
             Ok(vec![Part::InputText { text: text.into() }])
         }

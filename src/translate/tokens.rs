@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::json_text::Text;
+use crate::json_text::{Text, Url};
 use crate::responses::{Item, Output, Part, Request, Summary};
 
 pub use super::o200k::text;
@@ -157,17 +157,20 @@ fn part(p: &Part, tokens: &mut impl FnMut(&Text) -> u64) -> u64 {
         Part::InputImage { image_url } => image(image_url),
         Part::InputFile { file_data, .. } => file_data
             .as_ref()
-            .map_or(DEFAULT_IMAGE, |d| d.len() as u64 / 6),
+            .map_or(DEFAULT_IMAGE, |d| d.encoded_len() as u64 / 6),
     }
 }
 
 /// Image cost from its pixel size when the header is readable (PNG), else a typical size.
 /// OpenAI's rule: scale into 2048×2048, shortest side to 768, then 170 per 512-px tile + 85.
-fn image(url: &str) -> u64 {
-    let Some(b64) = url.strip_prefix("data:image/png;base64,") else {
+fn image(url: &Url) -> u64 {
+    let Url::Data { media, base64 } = url else {
         return DEFAULT_IMAGE;
     };
-    let head = crate::base64::decode(b64.as_bytes(), 24);
+    if media != "image/png" {
+        return DEFAULT_IMAGE;
+    }
+    let head = crate::base64::decode(base64.as_bytes(), 24);
     if head.len() < 24 || &head[1..4] != b"PNG" {
         return DEFAULT_IMAGE;
     }
@@ -190,9 +193,15 @@ mod tests {
     #[test]
     fn png_size_drives_image_cost() {
         // 8×8 PNG header.
-        let url = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAA";
-        assert_eq!(image(url), 85 + 170);
-        assert_eq!(image("https://example.com/a.png"), DEFAULT_IMAGE);
+        let url = Url::Data {
+            media: "image/png".into(),
+            base64: "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAA".into(),
+        };
+        assert_eq!(image(&url), 85 + 170);
+        assert_eq!(
+            image(&Url::Plain("https://example.com/a.png".into())),
+            DEFAULT_IMAGE
+        );
     }
 
     #[test]
