@@ -165,8 +165,35 @@ fn forward(
     let body = read_body(request, app.cfg.max_body_bytes).map_err(rejected)?;
     let parsed = parse(&body, request).map_err(rejected)?;
     let t = prepare(&parsed, request, app).map_err(rejected)?;
+    let upstream_body = serde_json::to_vec(&t.body).map_err(|e| {
+        rejected(Error::BadRequest(format!(
+            "cannot encode the upstream request: {e}"
+        )))
+    })?;
+    let session = t.body.prompt_cache_key.clone().unwrap_or_default();
+    let send = || app.upstream.send(&upstream_body, &session, t.lane);
+    let count = || tokens::estimate(&t.body, &app.tokens);
+    // The estimate (message_start's input_tokens, the log line, a prompt-too-long answer) is
+    // not needed before the backend answers, so a long history is counted while the request
+    // travels: a cold 2 MiB history costs ~10 ms, more than the rest of the translation.
+    let (estimate, sent) = if upstream_body.len() >= COUNT_ALONGSIDE {
+        std::thread::scope(|s| {
+            match std::thread::Builder::new()
+                .name("count".into())
+                .spawn_scoped(s, count)
+            {
+                Ok(counting) => {
+                    let sent = send();
+                    (counting.join().unwrap_or(0), sent)
+                }
+                Err(_) => (count(), send()),
+            }
+        })
+    } else {
+        (count(), send())
+    };
     let line = LogLine {
-        claude_model: parsed.model.clone(),
+        claude_model: parsed.model.to_string(),
         upstream_model: t.body.model.clone(),
         lane: t.lane,
         effort: t
@@ -178,25 +205,17 @@ fn forward(
         stream: t.stream,
         started,
         first_byte: None,
-        estimate: tokens::estimate(&t.body, &app.tokens),
+        estimate,
     };
-    let upstream_body = match serde_json::to_vec(&t.body) {
-        Ok(b) => b,
-        Err(e) => {
-            let err = Error::BadRequest(format!("cannot encode the upstream request: {e}"));
-            line.error(err.status(), &err);
-            return Err(err);
-        }
-    };
-    let session = t.body.prompt_cache_key.clone().unwrap_or_default();
-    let plan = Plan {
-        thinking: t.thinking,
-        names: t.names,
-    };
-    drop(parsed);
-    drop(body);
-    match app.upstream.send(&upstream_body, &session, line.lane) {
-        Ok(upstream) => Ok((line, plan, upstream)),
+    match sent {
+        Ok(upstream) => Ok((
+            line,
+            Plan {
+                thinking: t.thinking,
+                names: t.names,
+            },
+            upstream,
+        )),
         Err(e) => {
             let e = explain(e, &line, app);
             line.error(e.status(), &e);
@@ -204,6 +223,10 @@ fn forward(
         }
     }
 }
+
+/// Upstream bodies from this size on are counted on a second thread (see [`forward`]); below
+/// it, a thread costs more than it saves.
+const COUNT_ALONGSIDE: usize = 256 * 1024;
 
 /// Parses the body; it stays borrowed by the result (texts, tool inputs and schemas).
 fn parse<'a>(body: &'a [u8], request: &Request) -> Result<anthropic::Request<'a>, Error> {

@@ -979,3 +979,30 @@ fn every_error_says_whether_a_retry_can_help() {
     );
     p.stop();
 }
+
+/// A long request is counted on a second thread while it travels upstream; message_start still
+/// carries that estimate, the same count_tokens gives for it.
+#[test]
+fn a_long_request_is_counted_while_it_travels() {
+    let mock = Mock::start(|_, _| Reply::sse(text_stream(&["ok"])));
+    let home = CodexHome::valid();
+    let p = proxy(&mock, &home, |_| {});
+    let long = "The parser keeps its buffer between reads. ".repeat(8_000);
+    let body = json!({"model":"claude-sonnet-4-5","max_tokens":10,"stream":true,
+        "messages":[{"role":"user","content":long}]});
+    assert!(body.to_string().len() > 300 * 1024);
+    let counted = call(
+        p.addr,
+        "POST",
+        "/v1/messages/count_tokens",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    let want = counted.json()["input_tokens"].as_u64().unwrap();
+    assert!(want > 50_000, "{want}");
+    let a = post_messages(p.addr, &body);
+    assert_eq!(a.status, 200, "{}", a.text());
+    let start = &a.events()[0].1;
+    assert_eq!(start["message"]["usage"]["input_tokens"], want);
+    p.stop();
+}
