@@ -201,7 +201,7 @@ impl<R: Buffered> SseReader<R> {
         let b = self.inner.buffered();
         let (mut pos, mut name, mut data) = (0, 0..0, None);
         loop {
-            let nl = pos + b[pos..].iter().position(|&c| c == b'\n')?;
+            let nl = pos + memchr::memchr(b'\n', &b[pos..])?;
             let end = if nl > pos && b[nl - 1] == b'\r' {
                 nl - 1
             } else {
@@ -253,7 +253,7 @@ impl<R: Buffered> SseReader<R> {
             if available.is_empty() {
                 return Ok(!self.line.is_empty());
             }
-            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', available) {
                 Some(i) => (i + 1, true),
                 None => (available.len(), false),
             };
@@ -301,7 +301,7 @@ impl<R: Buffered> SseReader<R> {
     pub fn event_ready(&self) -> bool {
         let b = &self.inner.buffered()[self.lent..];
         let mut from = 0;
-        while let Some(i) = b[from..].iter().position(|&c| c == b'\n') {
+        while let Some(i) = memchr::memchr(b'\n', &b[from..]) {
             let rest = &b[from + i + 1..];
             if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
                 return true;
