@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
 use serde_json::{Value, json};
 
 use crate::clock;
@@ -588,7 +590,7 @@ fn parse_credentials(doc: &Value) -> Result<Credentials, String> {
 /// An unsigned JWT (`alg: none`) carrying `claims`: what test fixtures and fake servers hand
 /// out as tokens. The proxy only ever reads claims; it never needs a real signature.
 pub fn unsigned_jwt(claims: &Value) -> String {
-    let b64 = crate::base64::encode_url;
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
     format!(
         "{}.{}.sig",
         b64(br#"{"alg":"none"}"#),
@@ -599,7 +601,7 @@ pub fn unsigned_jwt(claims: &Value) -> String {
 /// The payload of a JWT, without verifying it (the backend does that).
 pub fn jwt_claims(jwt: &str) -> Option<Value> {
     let payload = jwt.split('.').nth(1)?;
-    serde_json::from_slice(&crate::base64::decode(payload.as_bytes(), usize::MAX)).ok()
+    serde_json::from_slice(&URL_SAFE_NO_PAD_INDIFFERENT.decode(payload).ok()?).ok()
 }
 
 fn is_fresh(c: &Credentials, now: u64) -> bool {

@@ -18,7 +18,6 @@
 
 pub mod anthropic;
 pub mod auth;
-pub mod base64;
 pub mod catalogue;
 pub mod clock;
 pub mod config;

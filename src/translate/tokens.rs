@@ -3,6 +3,8 @@
 //! the backend adds per item and charges for images, files and encrypted reasoning.
 //! `tests/tokens.rs` checks the estimate against exact counts (README "count_tokens").
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -170,7 +172,14 @@ fn image(url: &Url) -> u64 {
     if media != "image/png" {
         return DEFAULT_IMAGE;
     }
-    let head = crate::base64::decode(base64.as_bytes(), 24);
+    // The first 32 characters hold the PNG signature and the IHDR chunk's width and height.
+    let Some(head) = base64
+        .as_bytes()
+        .get(..32)
+        .and_then(|b| STANDARD_NO_PAD.decode(b).ok())
+    else {
+        return DEFAULT_IMAGE;
+    };
     if head.len() < 24 || &head[1..4] != b"PNG" {
         return DEFAULT_IMAGE;
     }
