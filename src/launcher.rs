@@ -9,8 +9,7 @@
 //! so `claude` gets it directly. The launcher must not die first (that would take the in-process
 //! proxy away from a still-running `claude`), so it catches both with a handler that does
 //! nothing. A caught signal (unlike an ignored one) is reset to the default by `exec`, so `claude`
-//! still reacts normally. There is no libc crate here: `signal` comes from the C library std
-//! already links.
+//! still reacts normally (see [`crate::signals`]).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};

@@ -1,6 +1,5 @@
-//! Signal handling: the C library's `signal()` on Unix, the
-//! console's `SetConsoleCtrlHandler` on Windows, with handlers that only touch an atomic. std
-//! links both libraries already, so no crate is needed.
+//! Signal handling: the C library's `signal()` on Unix (libc), the console's
+//! `SetConsoleCtrlHandler` on Windows (windows-sys), with handlers that only touch an atomic.
 //!
 //! * `serve` turns SIGTERM and SIGINT into a graceful shutdown (systemd, `docker stop` — where
 //!   the proxy is PID 1 and a signal without a handler would be ignored — and Ctrl-C).
@@ -18,19 +17,9 @@ pub fn terminate_requests() -> usize {
 
 #[cfg(unix)]
 mod imp {
-    use std::ffi::c_int;
     use std::sync::atomic::Ordering;
 
-    unsafe extern "C" {
-        // `handler` and the result are `sighandler_t`: a function pointer, or SIG_DFL / SIG_IGN.
-        fn signal(signum: c_int, handler: usize) -> usize;
-    }
-
-    // The same numbers on Linux and macOS.
-    const SIGINT: c_int = 2;
-    const SIGQUIT: c_int = 3;
-    const SIGTERM: c_int = 15;
-    const SIG_IGN: usize = 1;
+    use libc::{SIG_IGN, SIGINT, SIGQUIT, SIGTERM, c_int, sighandler_t, signal};
 
     extern "C" fn do_nothing(_: c_int) {}
 
@@ -45,7 +34,7 @@ mod imp {
         // SAFETY: `signal` is the C library's. Both handlers only touch atomics, so they are
         // async-signal-safe, and as plain functions they stay valid for the life of the process.
         unsafe {
-            if signal(sig, handler as usize) == SIG_IGN {
+            if signal(sig, handler as sighandler_t) == SIG_IGN {
                 signal(sig, SIG_IGN);
             }
         }
@@ -68,18 +57,14 @@ mod imp {
     //! Windows has no signals: the console calls a handler routine, on a thread of its own, for
     //! Ctrl-C, Ctrl-Break and the console window closing (then the process ends when the routine
     //! returns, or after 5 s at most). A console program has no other graceful stop: `taskkill`
-    //! without `/F` does not apply to it. kernel32, which std links, has the function.
+    //! without `/F` does not apply to it.
     use std::sync::atomic::Ordering;
 
-    const CTRL_C_EVENT: u32 = 0;
-    const CTRL_BREAK_EVENT: u32 = 1;
+    use windows_sys::Win32::System::Console::{
+        CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler,
+    };
 
-    type HandlerRoutine = unsafe extern "system" fn(u32) -> i32;
-
-    #[link(name = "kernel32")]
-    unsafe extern "system" {
-        fn SetConsoleCtrlHandler(handler: Option<HandlerRoutine>, add: i32) -> i32;
-    }
+    type HandlerRoutine = unsafe extern "system" fn(u32) -> windows_sys::core::BOOL;
 
     /// Ctrl-C and Ctrl-Break count as termination requests, like SIGINT; closing the window
     /// (or logging off) counts too, and the routine then holds the process for the few seconds
