@@ -17,19 +17,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{URL_SAFE_NO_PAD, URL_SAFE_NO_PAD_INDIFFERENT};
 use serde_json::{Value, json};
 
 use crate::clock;
 use crate::config::Config;
 use crate::error::{Error, LOGIN_ADVICE};
+use crate::oauth::{CLIENT_ID, jwt_claims, post};
 use crate::tokenfile::{self, Pending, Stamp};
 
 pub use crate::tokenfile::write_atomic;
 
-/// The Codex CLI's public OAuth client id.
-pub const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
 /// Refresh this long before the access token expires.
 const EXPIRY_MARGIN: u64 = 60;
 /// After a failed refresh, no new attempt for this long; doubled after each further failure,
@@ -506,40 +503,6 @@ fn with_next_attempt(e: &Error, wait: Duration) -> Error {
     }
 }
 
-/// POSTs `body` to an OAuth endpoint; the status and the JSON answer (`null` when not JSON),
-/// read up to 1 MiB; all of it within `timeout` when given.
-pub fn post(
-    agent: &ureq::Agent,
-    url: &str,
-    content_type: &str,
-    body: &[u8],
-    timeout: Option<Duration>,
-) -> Result<(u16, Value), String> {
-    let mut request = agent.post(url);
-    if timeout.is_some() {
-        // The whole exchange within `timeout`, however the agent bounds single reads (the
-        // upstream agent's per-read bound is its ping interval, far shorter).
-        request = request
-            .config()
-            .timeout_global(timeout)
-            .timeout_per_read(None)
-            .build();
-    }
-    let sent = request.header("Content-Type", content_type).send(body);
-    let mut resp = sent.map_err(|e| match e {
-        ureq::Error::Timeout(_) => format!("{url} did not answer in time"),
-        e => format!("cannot reach {url}: {e}"),
-    })?;
-    let status = resp.status().as_u16();
-    let text = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .map_err(|e| format!("reading the answer of {url}: {e}"))?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
-}
-
 fn missing(path: &Path, why: &str) -> Error {
     Error::Auth(format!(
         "no usable ChatGPT login in {} ({why}); {LOGIN_ADVICE}, or set CODEX_HOME to the directory holding auth.json",
@@ -587,23 +550,6 @@ fn parse_credentials(doc: &Value) -> Result<Credentials, String> {
     })
 }
 
-/// An unsigned JWT (`alg: none`) carrying `claims`: what test fixtures and fake servers hand
-/// out as tokens. The proxy only ever reads claims; it never needs a real signature.
-pub fn unsigned_jwt(claims: &Value) -> String {
-    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-    format!(
-        "{}.{}.sig",
-        b64(br#"{"alg":"none"}"#),
-        b64(claims.to_string().as_bytes())
-    )
-}
-
-/// The payload of a JWT, without verifying it (the backend does that).
-pub fn jwt_claims(jwt: &str) -> Option<Value> {
-    let payload = jwt.split('.').nth(1)?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD_INDIFFERENT.decode(payload).ok()?).ok()
-}
-
 fn is_fresh(c: &Credentials, now: u64) -> bool {
     // Without a readable `exp` we cannot tell; the 401 path refreshes if it is really stale.
     c.expires_at.is_none_or(|exp| exp > now + EXPIRY_MARGIN)
@@ -627,7 +573,7 @@ mod tests {
     use super::*;
 
     fn jwt(claims: Value) -> String {
-        unsigned_jwt(&claims)
+        crate::oauth::unsigned_jwt(&claims)
     }
 
     #[test]

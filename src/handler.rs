@@ -3,25 +3,25 @@
 //! the moment the 200 is committed, in-stream errors, and client disconnects.
 
 use std::io::{self, BufReader, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tiny_http::Request;
 
 use crate::anthropic::{self, Event};
-use crate::catalogue::{Lane, Source};
+use crate::app::App;
+use crate::catalogue::Source;
 use crate::clock;
 use crate::error::Error;
-use crate::logging;
+use crate::http::{ChunkedWriter, new_id, read_body, respond_error, respond_json};
+use crate::reqlog::LogLine;
 use crate::responses;
-use crate::server::{App, ChunkedWriter, read_body, respond_error, respond_json};
 use crate::sse::{Buffered, SseReader};
 use crate::translate::collect::Collector;
 use crate::translate::ids::ToolNames;
 use crate::translate::request::{Context, ThinkingMode, Translated, translate};
 use crate::translate::stream::{Sink, SseSink, Step, StreamTranslator};
-use crate::translate::{ids, models, tokens};
+use crate::translate::{models, tokens};
 use crate::upstream::Stream;
 
 /// Longest upstream SSE line (the `response.created` echo of a big prompt is the largest).
@@ -557,166 +557,10 @@ pub fn count_tokens(mut request: Request, app: &App) {
     }
 }
 
-/// `GET /v1/models`: the Claude families with the Codex model each maps to, then the account's
-/// own Codex models (usable directly as model ids).
-pub fn models(request: Request, app: &App) {
-    let cat = app.upstream.catalogue();
-    let map = &cat.map;
-    let mut data = Vec::new();
-    // The ids Claude Code asks for (its current and previous families), each with the Codex
-    // model that serves it and that model's real context window.
-    for (id, name, target) in [
-        ("claude-opus-5-5", "Opus", &map.thinking),
-        ("claude-sonnet-5-5", "Sonnet", &map.big),
-        ("claude-haiku-5-5", "Haiku", &map.small),
-        ("claude-opus-4-8", "Opus 4.8", &map.thinking),
-        ("claude-sonnet-4-5-20250929", "Sonnet 4.5", &map.big),
-        ("claude-haiku-4-5-20251001", "Haiku 4.5", &map.small),
-    ] {
-        data.push(
-            json!({"type": "model", "id": id, "display_name": format!("{name} → {target}"),
-            "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": cat.context_window(target)}),
-        );
-    }
-    // The account's own models, from the live list only (the built-in table is a guess).
-    for m in cat.models.iter().filter(|_| cat.source == Source::Live) {
-        if !m.listed() {
-            continue;
-        }
-        data.push(json!({"type": "model", "id": m.slug, "display_name": m.display_name.clone().unwrap_or_else(|| m.slug.clone()),
-            "created_at": "2026-01-01T00:00:00Z", "max_input_tokens": m.context_window}));
-    }
-    let first = data.first().map(|d| d["id"].clone()).unwrap_or(Value::Null);
-    let last = data.last().map(|d| d["id"].clone()).unwrap_or(Value::Null);
-    let body = json!({"data": data, "has_more": false, "first_id": first, "last_id": last});
-    respond_json(request, 200, body.to_string().into_bytes());
-}
-
-/// `GET /health`: liveness, whether a login is available (never the token itself), the models
-/// in use, and the settings a `claude` launcher compares before reusing this proxy. Never waits
-/// for a token refresh.
-pub fn health(request: Request, app: &App) {
-    let h = app.upstream.auth.health();
-    let mut auth = json!({"ok": h.ok, "expires_in": h.expires_in});
-    if let Some(e) = h.error {
-        auth["error"] = json!(e);
-    }
-    let settings: serde_json::Map<String, Value> = app
-        .cfg
-        .shared_settings()
-        .into_iter()
-        .map(|(flag, v)| (flag.trim_start_matches('-').to_owned(), Value::String(v)))
-        .collect();
-    let map = app.upstream.cached_catalogue().map.clone();
-    let models = json!({"opus": map.thinking, "sonnet": map.big, "haiku": map.small});
-    let body = json!({"status": "ok", "service": crate::server::SERVICE, "version": env!("CARGO_PKG_VERSION"),
-        "auth": auth, "upstream": app.cfg.upstream_url, "settings": settings, "models": models});
-    respond_json(request, 200, body.to_string().into_bytes());
-}
-
 fn header(request: &Request, name: &str) -> Option<String> {
     request
         .headers()
         .iter()
         .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
         .map(|h| h.value.as_str().to_owned())
-}
-
-/// `prefix` + 24 hex digits, unique within the process and unlikely to repeat across runs.
-pub fn new_id(prefix: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = clock::unix_now_precise().as_nanos();
-    let a = ids::fnv64(format!("{nanos}:{n}:{}", std::process::id()).as_bytes());
-    let b = ids::fnv64(&a.to_le_bytes());
-    format!("{prefix}{a:016x}{:08x}", b as u32)
-}
-
-/// The one log line per request.
-struct LogLine {
-    claude_model: String,
-    upstream_model: String,
-    lane: Lane,
-    effort: String,
-    stream: bool,
-    started: Instant,
-    first_byte: Option<std::time::Duration>,
-    /// Estimated input tokens of the translated request.
-    estimate: u64,
-}
-
-impl LogLine {
-    fn route(&self) -> String {
-        format!(
-            "{} → {} ({}) effort={} stream={}",
-            self.claude_model,
-            self.upstream_model,
-            self.lane.name(),
-            self.effort,
-            self.stream
-        )
-    }
-
-    /// Fields shared by the success and error lines, for `--log-format json`.
-    fn fields(&self, status: u16) -> serde_json::Map<String, Value> {
-        let mut m = serde_json::Map::new();
-        m.insert("event".into(), json!("request"));
-        m.insert("model".into(), json!(self.claude_model));
-        m.insert("upstream_model".into(), json!(self.upstream_model));
-        m.insert("lane".into(), json!(self.lane.name()));
-        m.insert("effort".into(), json!(self.effort));
-        m.insert("stream".into(), json!(self.stream));
-        m.insert("status".into(), json!(status));
-        m.insert(
-            "duration_ms".into(),
-            json!(self.started.elapsed().as_millis() as u64),
-        );
-        m.insert(
-            "first_byte_ms".into(),
-            json!(self.first_byte.map(|d| d.as_millis() as u64)),
-        );
-        m
-    }
-
-    fn done(&self, status: u16, tr: &StreamTranslator) {
-        let u = tr.usage;
-        let total_in = u.input_tokens + u.cache_read_input_tokens;
-        let hit = (u.cache_read_input_tokens * 100)
-            .checked_div(total_in)
-            .unwrap_or(0);
-        let text = format!(
-            "{} {status} {} ms first_byte={} ms in={} cached={} ({hit}%) out={} tools={} stop={}",
-            self.route(),
-            self.started.elapsed().as_millis(),
-            self.first_byte.map_or(0, |d| d.as_millis()),
-            u.input_tokens,
-            u.cache_read_input_tokens,
-            u.output_tokens,
-            tr.tool_calls(),
-            tr.stop_reason.unwrap_or("-"),
-        );
-        let mut f = self.fields(status);
-        f.insert("input_tokens".into(), json!(u.input_tokens));
-        f.insert("cached_tokens".into(), json!(u.cache_read_input_tokens));
-        f.insert("cache_hit_percent".into(), json!(hit));
-        f.insert("output_tokens".into(), json!(u.output_tokens));
-        f.insert("tool_calls".into(), json!(tr.tool_calls()));
-        f.insert("stop_reason".into(), json!(tr.stop_reason));
-        logging::event(log::Level::Info, &text, Value::Object(f));
-    }
-
-    /// Logs a failed request; `status` is what the client got (200 when the error came
-    /// inside the stream).
-    fn error(&self, status: u16, e: &Error) {
-        let text = format!(
-            "{} {status} {} ms {}: {e}",
-            self.route(),
-            self.started.elapsed().as_millis(),
-            e.kind()
-        );
-        let mut f = self.fields(status);
-        f.insert("error_type".into(), json!(e.kind()));
-        f.insert("error".into(), json!(e.to_string()));
-        logging::event(log::Level::Warn, &text, Value::Object(f));
-    }
 }

@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::app::App;
 use crate::catalogue::{Catalogue, ModelInfo};
 use crate::config::Config;
-use crate::server::{self, App};
+use crate::server;
 use crate::upstream::{self, Upstream};
 
 /// Compaction window when the backend's model list does not give the big model's context:
@@ -247,7 +248,7 @@ pub fn find_running(cfg: &Config) -> Option<(SocketAddr, Value)> {
         .into_iter()
         .find_map(|addr| {
             let (status, v) = local_get(addr, "/health", None)?;
-            if status != 200 || v["service"] != server::SERVICE {
+            if status != 200 || v["service"] != crate::http::SERVICE {
                 log::warn!("something that is not a codex-claude-proxy answers on {addr}");
                 return None;
             }

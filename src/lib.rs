@@ -9,14 +9,16 @@
 //! client ◀──SSE/JSON── handler ◀── translate::stream ◀── sse (parse) ◀──────────────────┘
 //! ```
 //!
-//! `translate`, `sse`, `anthropic`, `responses` and `error` are pure; `server`, `handler`,
-//! `upstream` and `auth` do the I/O. A thread serves each request, with blocking reads upstream
+//! `translate`, `sse`, `anthropic`, `responses`, `catalogue`, `guard` and `error` are pure;
+//! `server` (with `http`, `info` and the shared `app` state), `handler` (with `reqlog`),
+//! `upstream`, `auth` and `tokenfile` do the I/O; no module imports one above it in this list. A thread serves each request, with blocking reads upstream
 //! and one chunked write (and flush) downstream per batch of upstream events already read: a
 //! batch leaves as soon as reading on would wait for the upstream.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod anthropic;
+pub mod app;
 pub mod auth;
 pub mod catalogue;
 pub mod clock;
@@ -25,14 +27,18 @@ pub mod error;
 pub mod fieldpath;
 pub mod guard;
 pub mod handler;
+pub mod http;
+pub mod info;
 pub mod json_text;
 pub mod launcher;
 pub mod logging;
 pub mod login;
 pub mod nofile;
+pub mod oauth;
 pub mod owner;
 pub mod private;
 pub mod redact;
+pub mod reqlog;
 pub mod responses;
 pub mod server;
 pub mod signals;

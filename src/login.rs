@@ -18,9 +18,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
-use crate::auth::{self, CLIENT_ID, jwt_claims, write_atomic};
+use crate::auth::{self, write_atomic};
 use crate::clock;
 use crate::config::Config;
+use crate::oauth::{self, CLIENT_ID, jwt_claims};
 
 /// How one `login` runs; [`LoginOptions::new`] gives what the command line does.
 pub struct LoginOptions {
@@ -337,7 +338,7 @@ fn exchange(
     ]);
     let url = format!("{issuer}/oauth/token");
     let kind = "application/x-www-form-urlencoded";
-    let (status, v) = auth::post(agent, &url, kind, body.as_bytes(), None)?;
+    let (status, v) = oauth::post(agent, &url, kind, body.as_bytes(), None)?;
     if status != 200 {
         return Err(format!(
             "the token endpoint answered {status}{}",
@@ -358,7 +359,7 @@ fn exchange(
 }
 
 fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Result<(u16, Value), String> {
-    auth::post(
+    oauth::post(
         agent,
         url,
         "application/json",

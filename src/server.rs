@@ -1,46 +1,24 @@
 //! The HTTP edge: binds the listener, accepts requests on tiny_http's threads (with the bounds
 //! and client timeouts of the patched tiny_http in `vendor/`), gives each request its own
-//! thread, routes it, enforces the connection cap and the optional client API key, and writes
-//! plain JSON answers. Streaming answers are written by [`crate::handler`] through
-//! [`ChunkedWriter`].
+//! thread, routes it (to [`crate::handler`] and [`crate::info`]) after the [`crate::guard`]
+//! checks, enforces the connection cap and the optional client API key, and shuts down
+//! gracefully. Answers are written through [`crate::http`].
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tiny_http::{Header, Method, Request, Response};
+use tiny_http::{Method, Request, Response};
 
+pub use crate::app::App;
 use crate::config::Config;
 use crate::error::Error;
-use crate::handler;
+use crate::http::{SERVICE, error_response, respond_error, respond_json};
 use crate::upstream::{self, Upstream};
-
-/// What `GET /health` and `GET /` say in `service`, so a probe knows it found this program.
-pub const SERVICE: &str = "codex-claude-proxy";
-
-/// Shared state of a running proxy.
-pub struct App {
-    pub cfg: Config,
-    pub upstream: Upstream,
-    /// Which `Host`s and `Origin`s are answered ([`crate::guard`]).
-    allow: crate::guard::Allow,
-    active: AtomicUsize,
-    stopping: std::sync::atomic::AtomicBool,
-    /// Set when a shutdown's drain time is up: streams still open end with an error event.
-    cut: std::sync::atomic::AtomicBool,
-    /// Token estimates of long texts, kept across requests.
-    pub tokens: crate::translate::tokens::Memo,
-}
-
-impl App {
-    /// Whether requests in flight must end now (the shutdown's drain time is up).
-    pub fn cut(&self) -> bool {
-        self.cut.load(Ordering::SeqCst)
-    }
-}
+use crate::{handler, info};
 
 /// glibc's malloc raises its mmap threshold each time a large block is freed, after which blocks
 /// of a few MiB (a long history's request and upstream bodies) stay in the malloc arena of the
@@ -359,8 +337,8 @@ fn route(request: Request, app: &App) {
     match (&method, path.as_str()) {
         (Method::Post, "/v1/messages") => handler::messages(request, app),
         (Method::Post, "/v1/messages/count_tokens") => handler::count_tokens(request, app),
-        (Method::Get, "/v1/models") => handler::models(request, app),
-        (Method::Get, "/health") => handler::health(request, app),
+        (Method::Get, "/v1/models") => info::models(request, app),
+        (Method::Get, "/health") => info::health(request, app),
         (Method::Get, "/usage") => respond_json(
             request,
             200,
@@ -410,124 +388,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff));
     }
     diff == 0
-}
-
-/// Reads the request body, refusing more than `cap` bytes without buffering them.
-pub fn read_body(request: &mut Request, cap: usize) -> Result<Vec<u8>, Error> {
-    if request.body_length().is_some_and(|n| n > cap) {
-        return Err(Error::TooLarge(cap));
-    }
-    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(cap));
-    request
-        .as_reader()
-        .take(cap as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::TimedOut => Error::ClientTimeout(
-                "the request body stopped arriving before its end (see --client-timeout)".into(),
-            ),
-            _ => Error::BadRequest(format!("could not read the request body: {e}")),
-        })?;
-    if body.len() > cap {
-        return Err(Error::TooLarge(cap));
-    }
-    Ok(body)
-}
-
-fn header(name: &str, value: &str) -> Option<Header> {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
-}
-
-/// Sends a complete JSON answer.
-pub fn respond_json(request: Request, status: u16, body: Vec<u8>) {
-    let mut resp = Response::from_data(body).with_status_code(status);
-    let request_id = handler::new_id("req_");
-    for h in [
-        header("Content-Type", "application/json"),
-        header("request-id", &request_id),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        resp.add_header(h);
-    }
-    let _ = request.respond(resp);
-}
-
-/// Sends an error as an Anthropic error body with its status, `x-should-retry` and (when known)
-/// `retry-after`.
-pub fn respond_error(request: Request, err: &Error) {
-    let _ = request.respond(error_response(err, err.status()));
-}
-
-/// `err` as an Anthropic error body with `status`, `request-id`, `x-should-retry` and (when
-/// known) `retry-after`.
-fn error_response(err: &Error, status: u16) -> Response<io::Cursor<Vec<u8>>> {
-    let mut resp = Response::from_data(err.to_json()).with_status_code(status);
-    let request_id = handler::new_id("req_");
-    for h in [
-        header("Content-Type", "application/json"),
-        // The SDKs expose it as `_request_id` / `requestID`.
-        header("request-id", &request_id),
-        err.retry_after()
-            .and_then(|s| header("retry-after", &s.to_string())),
-        // Claude Code and the SDKs obey it: no minutes of retries for what a retry cannot fix.
-        header(
-            "x-should-retry",
-            if err.should_retry() { "true" } else { "false" },
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        resp.add_header(h);
-    }
-    resp
-}
-
-/// A streaming HTTP/1.1 answer written by hand: tiny_http buffers a `Response` of unknown
-/// length until 8 KiB or the end, so what the handler delivers is sent as one chunk and flushed.
-pub struct ChunkedWriter {
-    out: Box<dyn Write + Send>,
-    /// The chunk being framed, reused: one `write` per chunk keeps it in as few TCP segments as
-    /// its size allows (tiny_http's 1 KiB buffer would split a larger one into pieces).
-    frame: Vec<u8>,
-}
-
-impl ChunkedWriter {
-    /// Writes the status line and headers of a 200 `text/event-stream` answer.
-    pub fn start(request: Request, request_id: &str) -> io::Result<ChunkedWriter> {
-        let mut out = request.into_writer();
-        write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n\
-             Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\nrequest-id: {request_id}\r\n\r\n"
-        )?;
-        out.flush()?;
-        Ok(ChunkedWriter {
-            out,
-            frame: Vec::with_capacity(4096),
-        })
-    }
-
-    /// Sends `bytes` as one chunk and flushes it to the socket.
-    pub fn chunk(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if bytes.is_empty() {
-            return Ok(()); // an empty chunk would end the body
-        }
-        self.frame.clear();
-        write!(self.frame, "{:x}\r\n", bytes.len())?;
-        self.frame.extend_from_slice(bytes);
-        self.frame.extend_from_slice(b"\r\n");
-        self.out.write_all(&self.frame)?;
-        self.out.flush()
-    }
-
-    /// Ends the body.
-    pub fn finish(mut self) -> io::Result<()> {
-        self.out.write_all(b"0\r\n\r\n")?;
-        self.out.flush()
-    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use crate::auth::jwt_claims;
 use crate::clock;
 use crate::config::Config;
 use crate::launcher;
+use crate::oauth::jwt_claims;
 use crate::upstream::{self, Upstream};
 use crate::usage::{self, Snapshot};
 
@@ -222,7 +222,7 @@ mod tests {
     use serde_json::json;
 
     fn jwt(claims: Value) -> String {
-        crate::auth::unsigned_jwt(&claims)
+        crate::oauth::unsigned_jwt(&claims)
     }
 
     #[test]

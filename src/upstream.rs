@@ -545,7 +545,7 @@ mod tests {
     fn failed_lookup_is_retried_then_overloaded() {
         let dir = std::env::temp_dir().join(format!("ccp-dns-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let token = crate::auth::unsigned_jwt(&serde_json::json!({"exp": 4_000_000_000u64}));
+        let token = crate::oauth::unsigned_jwt(&serde_json::json!({"exp": 4_000_000_000u64}));
         let doc = serde_json::json!({"tokens": {"access_token": token, "refresh_token": "r"}});
         std::fs::write(dir.join("auth.json"), doc.to_string()).unwrap();
         let cfg = Config::for_test("https://backend.invalid/backend-api/codex/responses", dir);

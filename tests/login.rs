@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use codex_claude_proxy::Config;
-use codex_claude_proxy::auth::CLIENT_ID;
+use codex_claude_proxy::oauth::CLIENT_ID;
 use codex_claude_proxy::login::{LoginOptions, code_challenge, login_with, logout, sign_out};
 use common::{CodexHome, call};
 use serde_json::{Value, json};
@@ -154,7 +154,7 @@ fn token(form: &HashMap<String, String>, challenge: &str, issuer: &str) -> (u16,
 }
 
 fn jwt(claims: &Value) -> String {
-    codex_claude_proxy::auth::unsigned_jwt(claims)
+    codex_claude_proxy::oauth::unsigned_jwt(claims)
 }
 
 /// `a=b&c=d` (percent-encoded) into a map.

@@ -370,7 +370,7 @@ pub fn jwt(exp: u64) -> String {
 
 /// An unsigned JWT with these claims.
 pub fn jwt_with(claims: Value) -> String {
-    codex_claude_proxy::auth::unsigned_jwt(&claims)
+    codex_claude_proxy::oauth::unsigned_jwt(&claims)
 }
 
 /// A temp dir standing in for `~/.codex`, removed on drop.
