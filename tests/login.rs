@@ -13,8 +13,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use codex_claude_proxy::Config;
-use codex_claude_proxy::oauth::CLIENT_ID;
 use codex_claude_proxy::login::{LoginOptions, code_challenge, login_with, logout, sign_out};
+use codex_claude_proxy::oauth::CLIENT_ID;
 use common::{CodexHome, call};
 use serde_json::{Value, json};
 
