@@ -165,7 +165,10 @@ fn forward(
     let body = read_body(request, app.cfg.max_body_bytes).map_err(rejected)?;
     let parsed = parse(&body, request).map_err(rejected)?;
     let t = prepare(&parsed, request, app).map_err(rejected)?;
-    let upstream_body = serde_json::to_vec(&t.body).map_err(|e| {
+    // About the client's size (the texts pass through as they came): sized once, not grown by
+    // doubling, which copied a long history's body several times over.
+    let mut upstream_body = Vec::with_capacity(body.len() + body.len() / 8 + 4096);
+    serde_json::to_writer(&mut upstream_body, &t.body).map_err(|e| {
         rejected(Error::BadRequest(format!(
             "cannot encode the upstream request: {e}"
         )))

@@ -133,7 +133,7 @@ impl Args<'_> {
         match self.0 {
             Some(r) if r.get() != "null" => {
                 let raw = r.get();
-                if raw.bytes().any(|b| b.is_ascii_whitespace()) {
+                if spaced(raw) {
                     Cow::Owned(Compact(raw).to_string())
                 } else {
                     Cow::Borrowed(raw)
@@ -146,10 +146,34 @@ impl Args<'_> {
 
 impl Serialize for Args<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(r) if r.get() != "null" => s.collect_str(&Compact(r.get())),
-            _ => s.serialize_str("{}"),
+        s.serialize_str(&self.json())
+    }
+}
+
+/// Whether valid JSON text has whitespace between its tokens (Claude Code's never has: compact
+/// input passes as it is). Strings are skipped with a SIMD search for their closing quote, so
+/// the text inside them (most of a tool input) is never looked at byte by byte.
+fn spaced(json: &str) -> bool {
+    let b = json.as_bytes();
+    let mut i = 0;
+    loop {
+        let quote = memchr::memchr(b'"', &b[i..]).map_or(b.len(), |q| i + q);
+        if b[i..quote].iter().any(u8::is_ascii_whitespace) {
+            return true;
         }
+        // Inside the string: up to its closing quote, stepping over escapes.
+        let mut j = quote + 1;
+        loop {
+            match memchr::memchr2(b'"', b'\\', b.get(j..).unwrap_or_default()) {
+                None => return false,
+                Some(k) if b[j + k] == b'\\' => j += k + 2,
+                Some(k) => {
+                    j += k + 1;
+                    break;
+                }
+            }
+        }
+        i = j;
     }
 }
 
@@ -179,6 +203,33 @@ impl fmt::Display for Compact<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_whitespace_between_tokens_counts_as_spaced() {
+        for compact in [
+            r#"{"command":"ls -la /tmp","description":"List files"}"#,
+            r#"{"a":"say \"hi there\"","b":[1,2,{"c":"x y"}]}"#,
+            r#"{"path":"C:\\dir with space\\"}"#,
+            r#"[0,0,0]"#,
+            r#""just a string with spaces""#,
+            "{}",
+        ] {
+            assert!(!spaced(compact), "{compact}");
+        }
+        for loose in [r#"{"a": 1}"#, "[0, 0]", "{\n\"a\":1}", r#"{"a":"x" }"#] {
+            assert!(spaced(loose), "{loose}");
+        }
+        let args = |s: &str| Args(Some(raw(s))).json().into_owned();
+        assert_eq!(
+            args(r#"{"a": "x y", "b" :[1, 2]}"#),
+            r#"{"a":"x y","b":[1,2]}"#
+        );
+        assert!(matches!(
+            Args(Some(raw(r#"{"a":"x y"}"#))).json(),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(args("null"), "{}");
+    }
 
     fn raw(s: &str) -> &RawValue {
         serde_json::from_str(s).unwrap()
