@@ -63,21 +63,23 @@ pub enum Content<'a> {
 }
 
 impl Content<'_> {
+    /// The text of every text block, in order (the whole content when it is a plain string).
+    pub fn texts(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        let (plain, blocks) = match self {
+            Content::Text(t) => (Some(t.as_str()), &[][..]),
+            Content::Blocks(blocks) => (None, &blocks[..]),
+        };
+        plain
+            .into_iter()
+            .chain(blocks.iter().filter_map(|b| match b {
+                Block::Text { text } => Some(text.as_str()),
+                _ => None,
+            }))
+    }
+
     /// The text of every text block, joined by `sep`.
     pub fn joined_text(&self, sep: &str) -> String {
-        match self {
-            Content::Text(t) => t.as_str().into_owned(),
-            Content::Blocks(blocks) => {
-                let texts: Vec<Cow<str>> = blocks
-                    .iter()
-                    .filter_map(|b| match b {
-                        Block::Text { text } => Some(text.as_str()),
-                        _ => None,
-                    })
-                    .collect();
-                texts.join(sep)
-            }
-        }
+        self.texts().collect::<Vec<_>>().join(sep)
     }
 }
 

@@ -210,20 +210,14 @@ fn is_web_search(tool: &Tool) -> bool {
 
 /// System blocks joined by blank lines, without Claude Code's billing line.
 fn system_text(system: &Content) -> String {
-    match system {
-        Content::Text(t) => t.as_str().into_owned(),
-        Content::Blocks(blocks) => {
-            let texts: Vec<Cow<str>> = blocks
-                .iter()
-                .filter_map(|b| match b {
-                    Block::Text { text } => Some(text.as_str()),
-                    _ => None,
-                })
-                .filter(|t| !t.starts_with(BILLING_PREFIX))
-                .collect();
-            texts.join("\n\n")
-        }
+    if let Content::Text(t) = system {
+        return t.as_str().into_owned(); // the billing line is always a block of its own
     }
+    let texts: Vec<Cow<str>> = system
+        .texts()
+        .filter(|t| !t.starts_with(BILLING_PREFIX))
+        .collect();
+    texts.join("\n\n")
 }
 
 /// Names of deferred tools that a `tool_reference` block has loaded somewhere in the history.
