@@ -10,7 +10,10 @@
 //! measured exactly, with and without the proxy in between. Only 127.0.0.1 is used.
 //!
 //! `BENCH_PROXY_BIN=path` benchmarks that binary (`make bench` passes the one `make build` made,
-//! so nothing is rebuilt); `BENCH_ECHO=1` copies the proxy's log to stderr.
+//! so nothing is rebuilt); `BENCH_ECHO=1` copies the proxy's log to stderr;
+//! `BENCH_ONLY=throughput,long` runs only the named workloads (latency, throughput, concurrency,
+//! burst, sequential, long, tokens); `BENCH_ROUNDS=N` runs each one N times, via and direct in
+//! turn, and shows the round with the median wall time (for A/B runs and profiles).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -972,137 +975,168 @@ fn main() {
         path: "/backend-api/codex/responses",
         proxy_pid: None,
     };
-    let both = |load: Load| {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| w.trim() == name);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let both = |name: &str, load: Load| -> Option<(Run, Run)> {
+        if !wanted(name) {
+            return None;
+        }
         eprintln!(
-            "bench: {:>5.1} s: {} × {} request(s) of {} deltas",
+            "bench: {:>5.1} s: {name}: {} × {} request(s) of {} deltas{}",
             bench_began.elapsed().as_secs_f64(),
             load.workers,
             load.per_worker,
-            load.n
+            load.n,
+            if rounds > 1 {
+                format!(", {rounds} rounds")
+            } else {
+                String::new()
+            }
         );
-        (run(via, &load), run(direct, &load))
+        let (mut via_runs, mut direct_runs): (Vec<Run>, Vec<Run>) = (0..rounds)
+            .map(|_| (run(via, &load), run(direct, &load)))
+            .unzip();
+        Some((median_round(&mut via_runs), median_round(&mut direct_runs)))
     };
 
-    let latency = both(Load::new(1, 1, 200, 10_000));
-    let throughput = both(Load::new(1, 5, 20_000, 0));
-    let concurrency = both(Load::new(200, 1, 100, 50_000));
-    let burst = both(Load::new(50, 20, 5, 0));
-    let sequential = both(Load::new(1, 200, 5, 0));
-    eprintln!(
-        "bench: {:>5.1} s: long sessions (2 MiB history; 32 MiB tool input)",
-        bench_began.elapsed().as_secs_f64()
-    );
-    let long = long_sessions(pid, via, direct);
+    let latency = both("latency", Load::new(1, 1, 200, 10_000));
+    let throughput = both("throughput", Load::new(1, 5, 20_000, 0));
+    let concurrency = both("concurrency", Load::new(200, 1, 100, 50_000));
+    let burst = both("burst", Load::new(50, 20, 5, 0));
+    let sequential = both("sequential", Load::new(1, 200, 5, 0));
+    let long = wanted("long").then(|| {
+        eprintln!(
+            "bench: {:>5.1} s: long sessions (2 MiB history; 32 MiB tool input){}",
+            bench_began.elapsed().as_secs_f64(),
+            if rounds > 1 {
+                format!(", {rounds} rounds")
+            } else {
+                String::new()
+            }
+        );
+        let mut all: Vec<LongSession> = (0..rounds)
+            .map(|_| long_sessions(pid, via, direct))
+            .collect();
+        all.sort_by_key(|l| l.via.wall);
+        all.swap_remove(all.len() / 2)
+    });
     thread::sleep(Duration::from_millis(300));
     let (after_rss, peak_hwm) = (proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM"));
 
     let mut t = Table(Vec::new());
-    let (v, x) = &latency;
-    t.section("latency: 1 stream, 200 deltas 10 ms apart");
-    t.times("time to first byte", &[1.0], &v.ttfbs(), &x.ttfbs());
-    t.times("event delay", &[0.5, 0.99, 1.0], &v.delays(), &x.delays());
-    t.row("streams ok", v.ok_of(), x.ok_of());
-
-    let (v, x) = &throughput;
-    t.section("throughput: 1 stream of 20,000 deltas back to back, 5 times in a row");
-    let eps = |r: &Run| r.deltas() as f64 / r.wall.as_secs_f64();
-    t.cmp("events/s", eps(v), eps(x), |e| format!("{e:.0}"));
-    t.times("wall time", &[1.0], &[v.wall_ns()], &[x.wall_ns()]);
-    let per10k = dur(v.proxy_cpu_ns * 10_000 / v.deltas().max(1) as u64);
-    t.row("proxy CPU per 10k events", per10k, "—".into());
-    t.row("proxy CPU, % of a core", v.proxy_pct(), "—".into());
-    t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
-    t.row("streams ok", v.ok_of(), x.ok_of());
-
-    let (v, x) = &concurrency;
-    t.section("concurrency: 200 streams at once, 100 deltas 50 ms apart (~5 s)");
-    t.row("streams ok", v.ok_of(), x.ok_of());
-    t.times("wall time", &[1.0], &[v.wall_ns()], &[x.wall_ns()]);
-    t.times("event delay", &[0.5, 0.99, 1.0], &v.delays(), &x.delays());
-    t.times("time to first byte", &[0.5, 1.0], &v.ttfbs(), &x.ttfbs());
-    let late = |r: &Run| {
-        r.ttfbs()
-            .iter()
-            .filter(|&&ns| ns > 1_000_000_000)
-            .count()
-            .to_string()
-    };
-    t.row("streams waiting > 1 s for a first byte", late(v), late(x));
-    let rss = format!("{} → {}", mib(idle_rss), mib(v.peak_rss_kb));
-    t.row("proxy RSS, idle → peak", rss, "—".into());
-    let threads = format!("{idle_threads} → {}", v.peak_threads);
-    t.row("proxy threads, idle → peak", threads, "—".into());
-    t.row("proxy CPU, % of a core", v.proxy_pct(), "—".into());
-    t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
-
-    let (v, x) = &sequential;
-    t.section("sequential: 200 short streams one after another on one connection");
-    let per_request = |r: &Run| r.wall.as_nanos() as u64 / r.outcomes.len().max(1) as u64;
-    t.times(
-        "time per request",
-        &[1.0],
-        &[per_request(v)],
-        &[per_request(x)],
-    );
-    t.row("streams ok", v.ok_of(), x.ok_of());
-
-    let (v, x) = &burst;
-    t.section("burst: 1,000 streams of 5 deltas, 50 at a time");
-    let rps = |r: &Run| r.outcomes.len() as f64 / r.wall.as_secs_f64();
-    t.cmp("requests/s", rps(v), rps(x), |e| format!("{e:.0}"));
-    let errors = |r: &Run| (r.outcomes.len() - r.ok()).to_string();
-    t.row("errors", errors(v), errors(x));
-    t.times("time to first byte", &[0.5, 0.99], &v.ttfbs(), &x.ttfbs());
-    let (accepts, connects) = (
-        v.upstream_accepts.to_string(),
-        x.upstream_accepts.to_string(),
-    );
-    t.row("TCP connections accepted by the mock", accepts, connects);
-    let (accepts, connects) = (v.client_connects.to_string(), x.client_connects.to_string());
-    t.row("TCP connections opened by the client", accepts, connects);
-    t.row(
-        "proxy CPU per request",
-        dur(v.proxy_cpu_ns / 1000),
-        "—".into(),
-    );
-    t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
-
-    let (v, x) = (&long.via, &long.direct);
-    t.section(&format!(
+    if let Some((v, x)) = &latency {
+        t.section("latency: 1 stream, 200 deltas 10 ms apart");
+        t.times("time to first byte", &[1.0], &v.ttfbs(), &x.ttfbs());
+        t.times("event delay", &[0.5, 0.99, 1.0], &v.delays(), &x.delays());
+        t.row("streams ok", v.ok_of(), x.ok_of());
+    }
+    if let Some((v, x)) = &throughput {
+        t.section("throughput: 1 stream of 20,000 deltas back to back, 5 times in a row");
+        let eps = |r: &Run| r.deltas() as f64 / r.wall.as_secs_f64();
+        t.cmp("events/s", eps(v), eps(x), |e| format!("{e:.0}"));
+        t.times("wall time", &[1.0], &[v.wall_ns()], &[x.wall_ns()]);
+        let per10k = dur(v.proxy_cpu_ns * 10_000 / v.deltas().max(1) as u64);
+        t.row("proxy CPU per 10k events", per10k, "—".into());
+        t.row("proxy CPU, % of a core", v.proxy_pct(), "—".into());
+        t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
+        t.row("streams ok", v.ok_of(), x.ok_of());
+    }
+    if let Some((v, x)) = &concurrency {
+        t.section("concurrency: 200 streams at once, 100 deltas 50 ms apart (~5 s)");
+        t.row("streams ok", v.ok_of(), x.ok_of());
+        t.times("wall time", &[1.0], &[v.wall_ns()], &[x.wall_ns()]);
+        t.times("event delay", &[0.5, 0.99, 1.0], &v.delays(), &x.delays());
+        t.times("time to first byte", &[0.5, 1.0], &v.ttfbs(), &x.ttfbs());
+        let late = |r: &Run| {
+            r.ttfbs()
+                .iter()
+                .filter(|&&ns| ns > 1_000_000_000)
+                .count()
+                .to_string()
+        };
+        t.row("streams waiting > 1 s for a first byte", late(v), late(x));
+        let rss = format!("{} → {}", mib(idle_rss), mib(v.peak_rss_kb));
+        t.row("proxy RSS, idle → peak", rss, "—".into());
+        let threads = format!("{idle_threads} → {}", v.peak_threads);
+        t.row("proxy threads, idle → peak", threads, "—".into());
+        t.row("proxy CPU, % of a core", v.proxy_pct(), "—".into());
+        t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
+    }
+    if let Some((v, x)) = &sequential {
+        t.section("sequential: 200 short streams one after another on one connection");
+        let per_request = |r: &Run| r.wall.as_nanos() as u64 / r.outcomes.len().max(1) as u64;
+        t.times(
+            "time per request",
+            &[1.0],
+            &[per_request(v)],
+            &[per_request(x)],
+        );
+        t.row("streams ok", v.ok_of(), x.ok_of());
+    }
+    if let Some((v, x)) = &burst {
+        t.section("burst: 1,000 streams of 5 deltas, 50 at a time");
+        let rps = |r: &Run| r.outcomes.len() as f64 / r.wall.as_secs_f64();
+        t.cmp("requests/s", rps(v), rps(x), |e| format!("{e:.0}"));
+        let errors = |r: &Run| (r.outcomes.len() - r.ok()).to_string();
+        t.row("errors", errors(v), errors(x));
+        t.times("time to first byte", &[0.5, 0.99], &v.ttfbs(), &x.ttfbs());
+        let (accepts, connects) = (
+            v.upstream_accepts.to_string(),
+            x.upstream_accepts.to_string(),
+        );
+        t.row("TCP connections accepted by the mock", accepts, connects);
+        let (accepts, connects) = (v.client_connects.to_string(), x.client_connects.to_string());
+        t.row("TCP connections opened by the client", accepts, connects);
+        t.row(
+            "proxy CPU per request",
+            dur(v.proxy_cpu_ns / 1000),
+            "—".into(),
+        );
+        t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
+    }
+    if let Some(long) = &long {
+        let (v, x) = (&long.via, &long.direct);
+        t.section(&format!(
         "long session: {:.1} MiB Claude Code history (30 tools, file contents), 20 requests in a row",
         long.body_bytes as f64 / 1048576.0
     ));
-    t.times(
-        "time to first token",
-        &[0.5],
-        &v.first_deltas(),
-        &x.first_deltas(),
-    );
-    let added = pctl(&v.first_deltas(), 0.5).saturating_sub(pctl(&x.first_deltas(), 0.5));
-    t.row("added time to first token p50", dur(added), "—".into());
-    let per = v.proxy_cpu_ns / v.outcomes.len().max(1) as u64;
-    t.row("proxy CPU per request", dur(per), "—".into());
-    t.row(
-        "proxy peak RSS above idle",
-        peak(long.peak_kb, long.body_bytes),
-        "—".into(),
-    );
-    t.row(
-        "count_tokens of the history p50",
-        dur(pctl(&long.count_tokens_ns, 0.5)),
-        "—".into(),
-    );
-    t.row("streams ok", v.ok_of(), x.ok_of());
-    t.section(&format!(
-        "one {:.0} MiB request: a tool input of [0,0,…]",
-        long.zeros_bytes as f64 / 1048576.0
-    ));
-    t.row(
-        "proxy peak RSS above idle",
-        peak(long.zeros_peak_kb, long.zeros_bytes),
-        "—".into(),
-    );
-    t.row("stream ok", long.zeros.ok_of(), "—".into());
+        t.times(
+            "time to first token",
+            &[0.5],
+            &v.first_deltas(),
+            &x.first_deltas(),
+        );
+        let added = pctl(&v.first_deltas(), 0.5).saturating_sub(pctl(&x.first_deltas(), 0.5));
+        t.row("added time to first token p50", dur(added), "—".into());
+        let per = v.proxy_cpu_ns / v.outcomes.len().max(1) as u64;
+        t.row("proxy CPU per request", dur(per), "—".into());
+        t.row(
+            "proxy peak RSS above idle",
+            peak(long.peak_kb, long.body_bytes),
+            "—".into(),
+        );
+        t.row(
+            "count_tokens of the history p50",
+            dur(pctl(&long.count_tokens_ns, 0.5)),
+            "—".into(),
+        );
+        t.row("streams ok", v.ok_of(), x.ok_of());
+        t.section(&format!(
+            "one {:.0} MiB request: a tool input of [0,0,…]",
+            long.zeros_bytes as f64 / 1048576.0
+        ));
+        t.row(
+            "proxy peak RSS above idle",
+            peak(long.zeros_peak_kb, long.zeros_bytes),
+            "—".into(),
+        );
+        t.row("stream ok", long.zeros.ok_of(), "—".into());
+    }
 
     t.section("process");
     t.row(
@@ -1146,5 +1180,13 @@ fn main() {
     drop(warnings);
     drop(proxy);
     let _ = std::fs::remove_dir_all(&home);
-    print_token_classes();
+    if wanted("tokens") {
+        print_token_classes();
+    }
+}
+
+/// Of several runs of one workload, the one with the median wall time.
+fn median_round(runs: &mut Vec<Run>) -> Run {
+    runs.sort_by_key(|r| r.wall);
+    runs.swap_remove(runs.len() / 2)
 }
