@@ -15,8 +15,9 @@ run:
 
 test:
 	$(CARGO) test --locked --lib --bins --tests
-	# The patched tiny_http in vendor/ (its PATCHES.md names these tests).
+	# The patched tiny_http and ureq-proto in vendor/ (their PATCHES.md name these tests).
 	$(CARGO) test --locked -p tiny_http --lib --tests
+	$(CARGO) test --locked -p ureq-proto --lib
 
 ## Then clippy for Windows and macOS, the workflow files and the shell scripts (scripts/lint.sh;
 ## installs its tools on first use).

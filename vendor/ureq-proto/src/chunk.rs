@@ -80,7 +80,9 @@ impl Dechunker {
         if i > SANITY_CHECK {
             return Err(Error::ChunkExpectedCrLf);
         }
-        let maybe_meta = src.iter().take(100).position(|c| *c == b';');
+        // Patched (PATCHES.md 1): a chunk extension is looked for in the size line only, not in
+        // the first 100 bytes of the chunk's data.
+        let maybe_meta = src[..i].iter().position(|c| *c == b';');
 
         let len_end = maybe_meta.unwrap_or(SANITY_CHECK + 1).min(i);
         let len_str = str::from_utf8(&src[..len_end])
@@ -209,6 +211,22 @@ mod test {
         let mut b = [0; 1024];
         assert_eq!(d.parse_input(b"9\r\nnot meta;\r\n", &mut b)?, (14, 9));
         assert_eq!(String::from_utf8_lossy(&b[..9]), "not meta;");
+        Ok(())
+    }
+
+    /// Patched (PATCHES.md 1): only the size line is searched for an extension.
+    #[test]
+    fn test_dechunk_semicolons_in_data_and_extensions() -> Result<(), Error> {
+        let mut d = Dechunker::new();
+        let mut b = [0; 1024];
+        let input = b"3\r\n;;;\r\n4;x=1\r\nab;c\r\n5 ; y\r\n;a;b;\r\n0\r\n\r\n";
+        let (mut used, mut out) = (0, 0);
+        while !d.is_ended() {
+            let (i, o) = d.parse_input(&input[used..], &mut b[out..])?;
+            (used, out) = (used + i, out + o);
+        }
+        assert_eq!(String::from_utf8_lossy(&b[..out]), ";;;ab;c;a;b;");
+        assert_eq!(used, input.len());
         Ok(())
     }
 
