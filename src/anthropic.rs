@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::json_str::JsonStr;
 use crate::json_text::Text;
 
 /// `POST /v1/messages` and `/v1/messages/count_tokens` body, borrowing from the body's bytes:
@@ -441,10 +442,10 @@ pub enum BlockStart<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Delta<'a> {
-    TextDelta { text: &'a str },
-    InputJsonDelta { partial_json: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    SignatureDelta { signature: &'a str },
+    TextDelta { text: JsonStr<'a> },
+    InputJsonDelta { partial_json: JsonStr<'a> },
+    ThinkingDelta { thinking: JsonStr<'a> },
+    SignatureDelta { signature: JsonStr<'a> },
 }
 
 #[derive(Debug, Serialize)]

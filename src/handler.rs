@@ -40,7 +40,7 @@ pub fn messages(mut request: Request, app: &App) {
     };
     line.first_byte = Some(started.elapsed());
     let mut reader = SseReader::new(
-        BufReader::with_capacity(16 * 1024, upstream.into_reader()),
+        BufReader::with_capacity(64 * 1024, upstream.into_reader()),
         MAX_SSE_LINE,
     );
     let mut tr = StreamTranslator::new(

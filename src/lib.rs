@@ -29,6 +29,7 @@ pub mod guard;
 pub mod handler;
 pub mod http;
 pub mod info;
+pub mod json_str;
 pub mod json_text;
 pub mod launcher;
 pub mod logging;

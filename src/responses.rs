@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+pub use crate::json_str::JsonStr;
 pub use crate::json_text::{Args, Text, Url};
 
 /// `POST /backend-api/codex/responses` body. Field order follows the Codex CLI's. On the
@@ -175,14 +176,14 @@ pub enum Event<'a> {
         #[serde(borrow)]
         item_id: Cow<'a, str>,
         #[serde(borrow)]
-        delta: Cow<'a, str>,
+        delta: JsonStr<'a>,
     },
     #[serde(rename = "response.function_call_arguments.delta")]
     ArgsDelta {
         #[serde(borrow)]
         item_id: Cow<'a, str>,
         #[serde(borrow)]
-        delta: Cow<'a, str>,
+        delta: JsonStr<'a>,
     },
     #[serde(rename = "response.reasoning_summary_text.delta")]
     SummaryDelta {
@@ -191,7 +192,7 @@ pub enum Event<'a> {
         #[serde(default)]
         summary_index: u32,
         #[serde(borrow)]
-        delta: Cow<'a, str>,
+        delta: JsonStr<'a>,
     },
     #[serde(rename = "response.completed")]
     Completed { response: Response },
@@ -212,42 +213,107 @@ pub enum Event<'a> {
     Other,
 }
 
-/// Parses one upstream event. The three delta events make up almost the whole stream, and the
-/// backend writes `"type"` first: those take a direct path into a plain struct, skipping the
-/// buffering a tagged enum needs (about a third of the parse time). Anything else, or a `type`
-/// elsewhere in the object, goes through the general enum.
+/// Parses one upstream event. The three delta events make up almost the whole stream: they are
+/// read by [`scan_delta`], which borrows the delta's JSON literal as it is. Anything that scan
+/// does not take goes through serde, which decides what it is (or that it is not JSON).
 pub fn parse_event(data: &str) -> serde_json::Result<Event<'_>> {
-    #[derive(Deserialize)]
-    struct DeltaFields<'a> {
-        #[serde(borrow)]
-        item_id: Cow<'a, str>,
-        #[serde(borrow)]
-        delta: Cow<'a, str>,
-        #[serde(default)]
-        summary_index: u32,
+    match scan_delta(data) {
+        Some(ev) => Ok(ev),
+        None => serde_json::from_str(data),
     }
-    let kind = data
-        .strip_prefix(r#"{"type":""#)
-        .and_then(|rest| rest.split('"').next());
-    let fields = || serde_json::from_str::<DeltaFields>(data);
-    match kind {
-        Some("response.output_text.delta" | "response.refusal.delta") => {
-            fields().map(|f| Event::TextDelta {
-                item_id: f.item_id,
-                delta: f.delta,
-            })
+}
+
+/// A delta event written the way the backend writes them: compact JSON, `"type"` first, then
+/// fields whose values are strings, integers, `[]`, `true`, `false` or `null`. Its `delta` is
+/// lent out as the escaped text between its quotes when that is already serde_json's escaping
+/// ([`crate::json_str::canonical_len`]). Anything else is `None`, for serde to read: another
+/// event, whitespace, other values, other escapes, a repeated or missing field.
+fn scan_delta(data: &str) -> Option<Event<'_>> {
+    let rest = data.strip_prefix(r#"{"type":""#)?;
+    let kind = &rest[..memchr::memchr(b'"', rest.as_bytes())?];
+    if !matches!(
+        kind,
+        "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.function_call_arguments.delta"
+            | "response.reasoning_summary_text.delta"
+    ) {
+        return None;
+    }
+    let b = data.as_bytes();
+    let (mut item_id, mut delta, mut summary_index) = (None, None, None);
+    let mut i = data.len() - rest.len() + kind.len() + 1;
+    loop {
+        match b.get(i)? {
+            b'}' if i + 1 == b.len() => break,
+            b',' => i += 1,
+            _ => return None,
         }
-        Some("response.function_call_arguments.delta") => fields().map(|f| Event::ArgsDelta {
-            item_id: f.item_id,
-            delta: f.delta,
-        }),
-        Some("response.reasoning_summary_text.delta") => fields().map(|f| Event::SummaryDelta {
-            item_id: f.item_id,
-            summary_index: f.summary_index,
-            delta: f.delta,
-        }),
-        _ => serde_json::from_str(data),
+        // A key without escapes, then its value.
+        let key_len = memchr::memchr2(b'"', b'\\', b.get(i + 1..)?)?;
+        if b.get(i) != Some(&b'"') || b.get(i + 1 + key_len) != Some(&b'"') {
+            return None;
+        }
+        let key = &data[i + 1..i + 1 + key_len];
+        i += key_len + 2;
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        match b.get(i)? {
+            b'"' => {
+                let len = crate::json_str::canonical_len(&b[i + 1..])?;
+                let value = &data[i + 1..i + 1 + len];
+                i += len + 2;
+                let slot = match key {
+                    "item_id" if !value.contains('\\') => &mut item_id,
+                    "item_id" => return None,
+                    "delta" => &mut delta,
+                    _ => continue,
+                };
+                if slot.replace(value).is_some() {
+                    return None;
+                }
+            }
+            b'0'..=b'9' | b'-' => {
+                // An integer: an optional minus, then 0 or digits not starting with 0.
+                let sign = usize::from(b[i] == b'-');
+                let digits = b[i + sign..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
+                if digits == 0 || (digits > 1 && b[i + sign] == b'0') {
+                    return None;
+                }
+                let number = &data[i..i + sign + digits];
+                i += sign + digits;
+                if key == "summary_index"
+                    && summary_index.replace(number.parse::<u32>().ok()?).is_some()
+                {
+                    return None;
+                }
+            }
+            _ => {
+                let word = ["[]", "true", "false", "null"]
+                    .into_iter()
+                    .find(|w| data[i..].starts_with(w))?;
+                if matches!(key, "item_id" | "delta" | "summary_index") {
+                    return None;
+                }
+                i += word.len();
+            }
+        }
     }
+    let (item_id, delta) = (Cow::Borrowed(item_id?), JsonStr::Escaped(delta?));
+    Some(match kind {
+        "response.function_call_arguments.delta" => Event::ArgsDelta { item_id, delta },
+        "response.reasoning_summary_text.delta" => Event::SummaryDelta {
+            item_id,
+            summary_index: summary_index.unwrap_or(0),
+            delta,
+        },
+        _ => Event::TextDelta { item_id, delta },
+    })
 }
 
 /// An output item as announced by `output_item.added` / `.done`.
@@ -327,7 +393,7 @@ mod tests {
             r#"{"type":"response.output_text.delta","item_id":"msg_1","output_index":1,"content_index":0,"delta":"He\"llo","logprobs":[]}"#,
         )
         .unwrap();
-        assert!(matches!(e, Event::TextDelta { ref delta, .. } if delta == "He\"llo"));
+        assert!(matches!(e, Event::TextDelta { ref delta, .. } if delta.text() == "He\"llo"));
         let e: Event = serde_json::from_str(r#"{"type":"response.new_tool_event","x":1}"#).unwrap();
         assert!(matches!(e, Event::Other));
         let e: Event = serde_json::from_str(
@@ -339,21 +405,61 @@ mod tests {
         );
     }
 
+    /// An event as the translator sees it: the delta's text, not how it was held.
+    fn seen(e: &Event) -> String {
+        match e {
+            Event::TextDelta { item_id, delta } => format!("text {item_id} {:?}", delta.text()),
+            Event::ArgsDelta { item_id, delta } => format!("args {item_id} {:?}", delta.text()),
+            Event::SummaryDelta {
+                item_id,
+                summary_index,
+                delta,
+            } => format!("summary {item_id} {summary_index} {:?}", delta.text()),
+            other => format!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn fast_path_agrees_with_the_general_parser() {
-        let cases = [
-            r#"{"type":"response.output_text.delta","item_id":"m","output_index":1,"content_index":0,"delta":"a\"b","logprobs":[],"obfuscation":"x"}"#,
+    fn the_delta_scan_agrees_with_serde() {
+        let scanned = [
+            r#"{"type":"response.output_text.delta","item_id":"m","output_index":1,"content_index":0,"delta":"a\"b\\c\n","logprobs":[],"obfuscation":"x"}"#,
+            r#"{"type":"response.output_text.delta","content_index":0,"delta":"The tests","item_id":"msg_7","logprobs":[],"obfuscation":"xx","output_index":0,"sequence_number":4}"#,
             r#"{"type":"response.function_call_arguments.delta","item_id":"fc","delta":"{\"k\":"}"#,
             r#"{"type":"response.reasoning_summary_text.delta","item_id":"rs","summary_index":2,"delta":"**"}"#,
+            r#"{"type":"response.refusal.delta","item_id":"m","delta":"no","x":true,"y":false,"z":null,"n":-10}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":""}"#,
+        ];
+        // Left to serde: another event, other layouts, escapes and values.
+        let general = [
             r#"{"item_id":"m","type":"response.output_text.delta","delta":"late type"}"#,
             r#"{"type":"response.created","response":{"id":"r"}}"#,
+            r#"{"type":"response.output_text.delta", "item_id":"m","delta":"spaced"}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"\u00e9\/"}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"x","logprobs":[{"p":1}]}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"x","meta":{}}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m\"","delta":"x"}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"x","n":1.5}"#,
         ];
-        for data in cases {
-            let fast = format!("{:?}", parse_event(data).unwrap());
-            let general = format!("{:?}", serde_json::from_str::<Event>(data).unwrap());
-            assert_eq!(fast, general, "{data}");
+        for data in scanned.iter().chain(&general) {
+            let fast = seen(&parse_event(data).unwrap());
+            let slow = seen(&serde_json::from_str::<Event>(data).unwrap());
+            assert_eq!(fast, slow, "{data}");
         }
-        assert!(parse_event(r#"{"type":"response.output_text.delta","delta":"no item"}"#).is_err());
+        assert!(scanned.iter().all(|d| scan_delta(d).is_some()));
+        assert!(general.iter().all(|d| scan_delta(d).is_none()));
+        // What serde refuses is refused, whichever path saw it first.
+        for bad in [
+            r#"{"type":"response.output_text.delta","delta":"no item"}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"a","delta":"b"}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":null}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"x","n":01}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"x","n":-}"#,
+            r#"{"type":"response.reasoning_summary_text.delta","item_id":"r","summary_index":-1,"delta":"x"}"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"x"}junk"#,
+            r#"{"type":"response.output_text.delta","item_id":"m","delta":"x""#,
+        ] {
+            assert!(parse_event(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -18,6 +18,9 @@ use std::io::{self, BufRead};
 use std::ops::Range;
 use std::time::Instant;
 
+/// An event whole in the reader's buffer: the ranges of its name and data, and its length.
+type Found = (Range<usize>, Range<usize>, usize);
+
 /// One dispatched event, borrowing the parser's buffers until the next call.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Event<'a> {
@@ -42,6 +45,8 @@ pub struct SseReader<R> {
     drained: bool,
     /// Bytes of the reader's buffer lent out as the last event, consumed at the next call.
     lent: usize,
+    /// The next event, found whole in the reader's buffer by [`SseReader::event_ready`].
+    ready: Option<Found>,
     line: Vec<u8>,
     event: String,
     data: String,
@@ -59,6 +64,7 @@ impl<R: Buffered> SseReader<R> {
             deadline: None,
             drained: true,
             lent: 0,
+            ready: None,
             line: Vec::with_capacity(1024),
             event: String::new(),
             data: String::new(),
@@ -80,16 +86,20 @@ impl<R: Buffered> SseReader<R> {
         self.inner
     }
 
-    /// Returns the next event, or `None` at the end of the stream.
-    pub fn next_event(&mut self) -> io::Result<Option<Event<'_>>> {
-        // An event dispatched by the previous call is cleared only now, because it was lent out.
+    /// Clears the event dispatched by the previous call, which was lent out until now.
+    fn release(&mut self) {
         if self.has_data {
             self.has_data = false;
             self.event.clear();
             self.data.clear();
         }
         self.inner.consume(std::mem::take(&mut self.lent));
-        if let Some((name, data, len)) = self.buffered_event() {
+    }
+
+    /// Returns the next event, or `None` at the end of the stream.
+    pub fn next_event(&mut self) -> io::Result<Option<Event<'_>>> {
+        self.release();
+        if let Some((name, data, len)) = self.ready.take().or_else(|| self.buffered_event()) {
             self.lent = len;
             self.drained = len == self.inner.buffered().len();
             let b = self.inner.buffered();
@@ -190,7 +200,7 @@ impl<R: Buffered> SseReader<R> {
     /// it without copying: the ranges of its name and data and its length. `None` for anything
     /// else (a partial line or event pending, the stream's first line, a comment, several data
     /// lines, no data, invalid UTF-8, an overlong line): the line-by-line path handles those.
-    fn buffered_event(&self) -> Option<(Range<usize>, Range<usize>, usize)> {
+    fn buffered_event(&self) -> Option<Found> {
         if self.first_line
             || !self.line.is_empty()
             || !self.data.is_empty()
@@ -213,8 +223,11 @@ impl<R: Buffered> SseReader<R> {
             }
             if line.is_empty() {
                 let data: Range<usize> = data?;
-                let utf8 = |r: &Range<usize>| std::str::from_utf8(&b[r.clone()]).is_ok();
-                return (utf8(&name) && utf8(&data)).then_some((name, data, nl + 1));
+                // One check for the whole event: its name and data lie inside it and start and
+                // end at ASCII bytes, so they are valid too.
+                return std::str::from_utf8(&b[..nl])
+                    .is_ok()
+                    .then_some((name, data, nl + 1));
             }
             let (field, value) = match line.iter().position(|&c| c == b':') {
                 Some(0) => return None, // a comment
@@ -297,9 +310,16 @@ impl Buffered for &[u8] {
 impl<R: Buffered> SseReader<R> {
     /// Whether the bytes already read hold the blank line that ends another event, so that
     /// [`SseReader::next_event`] returns it without waiting for the upstream. Cost: up to the
-    /// end of that event.
-    pub fn event_ready(&self) -> bool {
-        let b = &self.inner.buffered()[self.lent..];
+    /// end of that event, which the next call then does not look at again.
+    pub fn event_ready(&mut self) -> bool {
+        self.release();
+        if self.ready.is_none() {
+            self.ready = self.buffered_event();
+        }
+        if self.ready.is_some() {
+            return true;
+        }
+        let b = self.inner.buffered();
         let mut from = 0;
         while let Some(i) = memchr::memchr(b'\n', &b[from..]) {
             let rest = &b[from + i + 1..];

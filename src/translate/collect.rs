@@ -56,16 +56,16 @@ impl Sink for Collector {
                     return;
                 };
                 let (field, piece) = match delta {
-                    Delta::TextDelta { text } => ("text", *text),
-                    Delta::ThinkingDelta { thinking } => ("thinking", *thinking),
-                    Delta::SignatureDelta { signature } => ("signature", *signature),
+                    Delta::TextDelta { text } => ("text", text.text()),
+                    Delta::ThinkingDelta { thinking } => ("thinking", thinking.text()),
+                    Delta::SignatureDelta { signature } => ("signature", signature.text()),
                     Delta::InputJsonDelta { partial_json } => {
-                        self.json.push_str(partial_json);
+                        self.json.push_str(&partial_json.text());
                         return;
                     }
                 };
                 if let Some(Value::String(s)) = block.get_mut(field) {
-                    s.push_str(piece);
+                    s.push_str(&piece);
                 }
             }
             Event::ContentBlockStop { .. } => {
@@ -117,7 +117,7 @@ mod tests {
         });
         c.event(&Event::ContentBlockDelta {
             index: 0,
-            delta: Delta::TextDelta { text: "Hi" },
+            delta: Delta::TextDelta { text: "Hi".into() },
         });
         c.event(&Event::ContentBlockStop { index: 0 });
         c.event(&Event::ContentBlockStart {
@@ -131,12 +131,14 @@ mod tests {
         c.event(&Event::ContentBlockDelta {
             index: 1,
             delta: Delta::InputJsonDelta {
-                partial_json: "{\"a\":",
+                partial_json: "{\"a\":".into(),
             },
         });
         c.event(&Event::ContentBlockDelta {
             index: 1,
-            delta: Delta::InputJsonDelta { partial_json: "1}" },
+            delta: Delta::InputJsonDelta {
+                partial_json: "1}".into(),
+            },
         });
         c.event(&Event::ContentBlockStop { index: 1 });
         let usage = Usage {
