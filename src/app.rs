@@ -1,5 +1,5 @@
 //! The state a running proxy shares among its request threads: settings, the backend, the
-//! request count, shutdown flags and the token-estimate memo.
+//! request count, shutdown flags, the token-estimate memo and the kept body buffers.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -18,6 +18,8 @@ pub struct App {
     pub(crate) cut: AtomicBool,
     /// Token estimates of long texts, kept across requests.
     pub tokens: crate::translate::tokens::Memo,
+    /// Large request and upstream bodies' buffers, kept for the next long turn.
+    pub buffers: crate::buffers::Buffers,
 }
 
 impl App {

@@ -162,13 +162,13 @@ fn forward(
         log::warn!("POST /v1/messages -> {} {}: {e}", e.status(), e.kind());
         e
     };
-    let body = read_body(request, app.cfg.max_body_bytes).map_err(rejected)?;
+    let body = read_body(request, app.cfg.max_body_bytes, &app.buffers).map_err(rejected)?;
     let parsed = parse(&body, request).map_err(rejected)?;
     let t = prepare(&parsed, request, app).map_err(rejected)?;
     // About the client's size (the texts pass through as they came): sized once, not grown by
     // doubling, which copied a long history's body several times over.
-    let mut upstream_body = Vec::with_capacity(body.len() + body.len() / 8 + 4096);
-    serde_json::to_writer(&mut upstream_body, &t.body).map_err(|e| {
+    let mut upstream_body = app.buffers.take(body.len() + body.len() / 8 + 4096);
+    serde_json::to_writer(&mut *upstream_body, &t.body).map_err(|e| {
         rejected(Error::BadRequest(format!(
             "cannot encode the upstream request: {e}"
         )))
@@ -538,7 +538,7 @@ impl Downstream for Collect {
 
 /// `POST /v1/messages/count_tokens`: an estimate over the translated request.
 pub fn count_tokens(mut request: Request, app: &App) {
-    let result = read_body(&mut request, app.cfg.max_body_bytes).and_then(|body| {
+    let result = read_body(&mut request, app.cfg.max_body_bytes, &app.buffers).and_then(|body| {
         let parsed = parse(&body, &request)?;
         let t = prepare(&parsed, &request, app)?;
         Ok(tokens::estimate(&t.body, &app.tokens))

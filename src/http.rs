@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tiny_http::{Header, Request, Response};
 
+use crate::buffers::{Buffer, Buffers};
 use crate::clock;
 use crate::error::Error;
 use crate::translate::ids;
@@ -15,12 +16,17 @@ use crate::translate::ids;
 /// What `GET /health` and `GET /` say in `service`, so a probe knows it found this program.
 pub const SERVICE: &str = "codex-claude-proxy";
 
-/// Reads the request body, refusing more than `cap` bytes without buffering them.
-pub fn read_body(request: &mut Request, cap: usize) -> Result<Vec<u8>, Error> {
+/// Reads the request body into a buffer of `pool`, refusing more than `cap` bytes without
+/// buffering them.
+pub fn read_body<'p>(
+    request: &mut Request,
+    cap: usize,
+    pool: &'p Buffers,
+) -> Result<Buffer<'p>, Error> {
     if request.body_length().is_some_and(|n| n > cap) {
         return Err(Error::TooLarge(cap));
     }
-    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(cap));
+    let mut body = pool.take(request.body_length().unwrap_or(0).min(cap));
     request
         .as_reader()
         .take(cap as u64 + 1)

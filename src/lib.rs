@@ -20,6 +20,7 @@
 pub mod anthropic;
 pub mod app;
 pub mod auth;
+pub mod buffers;
 pub mod catalogue;
 pub mod clock;
 pub mod config;

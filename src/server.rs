@@ -122,6 +122,7 @@ pub fn start(mut cfg: Config) -> io::Result<Running> {
         stopping: std::sync::atomic::AtomicBool::new(false),
         cut: std::sync::atomic::AtomicBool::new(false),
         tokens: Default::default(),
+        buffers: Default::default(),
     });
     let accept = {
         let (server, app) = (Arc::clone(&server), Arc::clone(&app));
