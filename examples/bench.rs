@@ -13,7 +13,8 @@
 //! so nothing is rebuilt); `BENCH_ECHO=1` copies the proxy's log to stderr;
 //! `BENCH_ONLY=throughput,long` runs only the named workloads (latency, throughput, concurrency,
 //! burst, sequential, long, tokens); `BENCH_ROUNDS=N` runs each one N times, via and direct in
-//! turn, and shows the round with the median wall time (for A/B runs and profiles).
+//! turn, and shows the round with the median ratio of their wall times (for A/B runs and
+//! profiles).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -295,6 +296,39 @@ fn stream_reply(out: &mut TcpStream, n: usize, gap: Duration) -> io::Result<()> 
     push_event(&mut buf, "response.completed", &done);
     buf.extend_from_slice(b"0\r\n\r\n");
     out.write_all(&buf)
+}
+
+/// A byte relay in the proxy's place: each connection to it is copied both ways, unread, to
+/// `to` (64 KiB reads, as the proxy's), on two threads of this process. Its throughput is the
+/// most any proxy can reach on this machine: the cost of the extra hop itself.
+fn start_relay(to: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+    let addr = listener.local_addr().expect("relay address");
+    spawn("relay-accept", move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(to) else {
+                continue;
+            };
+            let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
+            let (Ok(client_out), Ok(upstream_out)) = (client.try_clone(), upstream.try_clone())
+            else {
+                continue;
+            };
+            spawn("relay-up", move || copy(client, upstream_out));
+            spawn("relay-down", move || copy(upstream, client_out));
+        }
+    });
+    addr
+}
+
+fn copy(mut from: TcpStream, mut to: TcpStream) {
+    let mut buf = vec![0; 64 << 10];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1044,7 +1078,13 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(1)
         .max(1);
-    let both = |name: &str, load: Load| -> Option<(Run, Run)> {
+    let relay = Target {
+        addr: start_relay(mock),
+        ..direct
+    };
+    // Each workload through the proxy and directly (and, `with_relay`, through a byte relay),
+    // `rounds` times.
+    let workload = |name: &str, load: Load, with_relay: bool| -> Option<(Run, Run, Option<Run>)> {
         if !wanted(name) {
             return None;
         }
@@ -1060,14 +1100,24 @@ fn main() {
                 String::new()
             }
         );
-        let (mut via_runs, mut direct_runs): (Vec<Run>, Vec<Run>) = (0..rounds)
-            .map(|_| (run(via, &load), run(direct, &load)))
-            .unzip();
-        Some((median_round(&mut via_runs), median_round(&mut direct_runs)))
+        let mut all: Vec<(Run, Run, Option<Run>)> = (0..rounds)
+            .map(|_| {
+                let v = run(via, &load);
+                let x = run(direct, &load);
+                (v, x, with_relay.then(|| run(relay, &load)))
+            })
+            .collect();
+        // The round whose via/direct ratio is the median: its figures were measured back to
+        // back (this VM's speed changes from minute to minute).
+        let ratio =
+            |(v, x, _): &(Run, Run, Option<Run>)| v.wall.as_secs_f64() / x.wall.as_secs_f64();
+        all.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+        Some(all.swap_remove(all.len() / 2))
     };
+    let both = |name: &str, load: Load| workload(name, load, false);
 
     let latency = both("latency", Load::new(1, 1, 200, 10_000));
-    let throughput = both("throughput", Load::new(1, 5, 20_000, 0));
+    let throughput = workload("throughput", Load::new(1, 5, 20_000, 0), true);
     let concurrency = both("concurrency", Load::new(200, 1, 100, 50_000));
     let burst = both("burst", Load::new(50, 20, 5, 0));
     let sequential = both("sequential", Load::new(1, 200, 5, 0));
@@ -1091,16 +1141,29 @@ fn main() {
     let (after_rss, peak_hwm) = (proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM"));
 
     let mut t = Table(Vec::new());
-    if let Some((v, x)) = &latency {
+    if let Some((v, x, _)) = &latency {
         t.section("latency: 1 stream, 200 deltas 10 ms apart");
         t.times("time to first byte", &[1.0], &v.ttfbs(), &x.ttfbs());
         t.times("event delay", &[0.5, 0.99, 1.0], &v.delays(), &x.delays());
         t.row("streams ok", v.ok_of(), x.ok_of());
     }
-    if let Some((v, x)) = &throughput {
+    if let Some((v, x, relayed)) = &throughput {
         t.section("throughput: 1 stream of 20,000 deltas back to back, 5 times in a row");
         let eps = |r: &Run| r.deltas() as f64 / r.wall.as_secs_f64();
         t.cmp("events/s", eps(v), eps(x), |e| format!("{e:.0}"));
+        if let Some(r) = relayed {
+            t.cmp(
+                "events/s, a byte relay in the proxy's place",
+                eps(r),
+                eps(x),
+                |e| format!("{e:.0}"),
+            );
+            t.row(
+                "events/s, the proxy ÷ that relay",
+                format!("×{:.2}", eps(v) / eps(r)),
+                "—".into(),
+            );
+        }
         t.times("wall time", &[1.0], &[v.wall_ns()], &[x.wall_ns()]);
         let per10k = dur(v.proxy_cpu_ns * 10_000 / v.deltas().max(1) as u64);
         t.row("proxy CPU per 10k events", per10k, "—".into());
@@ -1113,7 +1176,7 @@ fn main() {
         t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
         t.row("streams ok", v.ok_of(), x.ok_of());
     }
-    if let Some((v, x)) = &concurrency {
+    if let Some((v, x, _)) = &concurrency {
         t.section("concurrency: 200 streams at once, 100 deltas 50 ms apart (~5 s)");
         t.row("streams ok", v.ok_of(), x.ok_of());
         t.times("wall time", &[1.0], &[v.wall_ns()], &[x.wall_ns()]);
@@ -1134,7 +1197,7 @@ fn main() {
         t.row("proxy CPU, % of a core", v.proxy_pct(), "—".into());
         t.row("mock / client CPU, % of a core", v.load_pct(), x.load_pct());
     }
-    if let Some((v, x)) = &sequential {
+    if let Some((v, x, _)) = &sequential {
         t.section("sequential: 200 short streams one after another on one connection");
         let per_request = |r: &Run| r.wall.as_nanos() as u64 / r.outcomes.len().max(1) as u64;
         t.times(
@@ -1145,7 +1208,7 @@ fn main() {
         );
         t.row("streams ok", v.ok_of(), x.ok_of());
     }
-    if let Some((v, x)) = &burst {
+    if let Some((v, x, _)) = &burst {
         t.section("burst: 1,000 streams of 5 deltas, 50 at a time");
         let rps = |r: &Run| r.outcomes.len() as f64 / r.wall.as_secs_f64();
         t.cmp("requests/s", rps(v), rps(x), |e| format!("{e:.0}"));
@@ -1250,10 +1313,4 @@ fn main() {
     if wanted("tokens") {
         print_token_classes();
     }
-}
-
-/// Of several runs of one workload, the one with the median wall time.
-fn median_round(runs: &mut Vec<Run>) -> Run {
-    runs.sort_by_key(|r| r.wall);
-    runs.swap_remove(runs.len() / 2)
 }
