@@ -97,28 +97,7 @@ fn stream_answer(
         last_write: line.started,
     };
     let result = pump(reader, tr, &mut down, app).map_err(|f| f.explained(line, app));
-    match (result, down.writer.take(), down.request.take()) {
-        (Ok(()), Some(w), _) => w.finish().map(|()| 200).map_err(Failure::Client),
-        (Err(Failure::Upstream(e)), Some(mut w), _) => {
-            let mut buf = Vec::new();
-            crate::sse::encode(&mut buf, "error", &e.to_json());
-            let _ = w.chunk(&buf).and_then(|()| w.finish());
-            Err(Failure::InStream(e))
-        }
-        (Err(Failure::Upstream(e)), None, Some(req)) => {
-            respond_error(req, &e);
-            Err(Failure::Upstream(e))
-        }
-        // A finished stream always sent events; without a writer it did not really finish.
-        (Ok(()), None, request) => {
-            let e = tr.truncated();
-            if let Some(req) = request {
-                respond_error(req, &e);
-            }
-            Err(Failure::Upstream(e))
-        }
-        (Err(f), _, _) => Err(f),
-    }
+    down.end(result, tr)
 }
 
 /// Folds the stream into one `message` for a non-streaming client.
@@ -369,25 +348,14 @@ const MAX_BATCH: usize = 64 * 1024;
 /// Reads upstream events until the terminal one, feeding the translator, and delivers what
 /// they produce: events already in the read buffer leave together in one chunk, and the chunk
 /// leaves as soon as reading on would wait for the upstream (never held for a later event).
-/// Whatever was translated is delivered before the end of the stream or its error event.
+/// What the last events produced is still pending when it returns: the caller ends the answer
+/// with it (in the same write as the end of the body, or before the error event).
+///
+/// Silence is measured between complete events, not reads: an upstream trickling bytes that
+/// never finish an event still times out, and the client still gets its pings meanwhile.
+/// Keep-alive comments do not count as events either (the Codex CLI's idle timeout ignores
+/// them too).
 fn pump<R: Buffered>(
-    reader: &mut SseReader<R>,
-    tr: &mut StreamTranslator,
-    down: &mut dyn Downstream,
-    app: &App,
-) -> Result<(), Failure> {
-    let result = read_events(reader, tr, down, app);
-    if !matches!(result, Err(Failure::Client(_))) {
-        down.deliver().map_err(Failure::Client)?;
-    }
-    result
-}
-
-/// The loop of [`pump`]. Silence is measured between complete events, not reads: an upstream
-/// trickling bytes that never finish an event still times out, and the client still gets its
-/// pings meanwhile. Keep-alive comments do not count as events either (the Codex CLI's idle
-/// timeout ignores them too).
-fn read_events<R: Buffered>(
     reader: &mut SseReader<R>,
     tr: &mut StreamTranslator,
     down: &mut dyn Downstream,
@@ -475,6 +443,44 @@ struct Streamer {
     last_write: Instant,
 }
 
+impl Streamer {
+    /// Ends the answer after `result`: what is still pending, then (after an upstream failure)
+    /// the `error` event, then the end of the body, in one write. A failure before anything was
+    /// translated is still a plain HTTP error; a stream that ended without one event was cut.
+    /// Returns the status the client got.
+    fn end(mut self, result: Result<(), Failure>, tr: &StreamTranslator) -> Result<u16, Failure> {
+        let failure = match result {
+            Ok(()) => None,
+            Err(Failure::Upstream(e)) => Some(e),
+            Err(f) => return Err(f),
+        };
+        if self.writer.is_none() && self.sink.buf.is_empty() {
+            let e = failure.unwrap_or_else(|| tr.truncated());
+            if let Some(request) = self.request.take() {
+                respond_error(request, &e);
+            }
+            return Err(Failure::Upstream(e));
+        }
+        if let Some(e) = &failure {
+            crate::sse::encode(&mut self.sink.buf, "error", &e.to_json());
+        }
+        let writer = match (self.writer.take(), self.request.take()) {
+            (Some(w), _) => w,
+            (None, Some(request)) => ChunkedWriter::start(request, &self.request_id),
+            (None, None) => {
+                return Err(Failure::Client(io::Error::other(
+                    "response already finished",
+                )));
+            }
+        };
+        let ended = writer.finish(&self.sink.buf);
+        match failure {
+            Some(e) => Err(Failure::InStream(e)),
+            None => ended.map(|()| 200).map_err(Failure::Client),
+        }
+    }
+}
+
 impl Sink for Streamer {
     fn event(&mut self, ev: &Event<'_>) {
         self.sink.event(ev);
@@ -494,7 +500,7 @@ impl Downstream for Streamer {
             let Some(request) = self.request.take() else {
                 return Err(io::Error::other("response already finished"));
             };
-            self.writer = Some(ChunkedWriter::start(request, &self.request_id)?);
+            self.writer = Some(ChunkedWriter::start(request, &self.request_id));
         }
         let result = match self.writer.as_mut() {
             Some(w) => w.chunk(&self.sink.buf),

@@ -98,25 +98,26 @@ pub(crate) fn error_response(err: &Error, status: u16) -> Response<io::Cursor<Ve
 /// length until 8 KiB or the end, so what the handler delivers is sent as one chunk and flushed.
 pub struct ChunkedWriter {
     out: Box<dyn Write + Send>,
-    /// The chunk being framed, reused: one `write` per chunk keeps it in as few TCP segments as
-    /// its size allows (tiny_http's 1 KiB buffer would split a larger one into pieces).
+    /// What the next write sends: the status line and headers until the first chunk, then the
+    /// chunk being framed. Reused: one `write` per chunk keeps it in as few TCP segments as its
+    /// size allows (tiny_http's 1 KiB buffer would split a larger one into pieces).
     frame: Vec<u8>,
 }
 
 impl ChunkedWriter {
-    /// Writes the status line and headers of a 200 `text/event-stream` answer.
-    pub fn start(request: Request, request_id: &str) -> io::Result<ChunkedWriter> {
-        let mut out = request.into_writer();
-        write!(
-            out,
+    /// A 200 `text/event-stream` answer. Its status line and headers leave with the first chunk,
+    /// in the same write (the caller starts it when it has a chunk to send).
+    pub fn start(request: Request, request_id: &str) -> ChunkedWriter {
+        let mut frame = Vec::with_capacity(4096);
+        let _ = write!(
+            frame,
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n\
              Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\nrequest-id: {request_id}\r\n\r\n"
-        )?;
-        out.flush()?;
-        Ok(ChunkedWriter {
-            out,
-            frame: Vec::with_capacity(4096),
-        })
+        );
+        ChunkedWriter {
+            out: request.into_writer(),
+            frame,
+        }
     }
 
     /// Sends `bytes` as one chunk and flushes it to the socket.
@@ -124,18 +125,32 @@ impl ChunkedWriter {
         if bytes.is_empty() {
             return Ok(()); // an empty chunk would end the body
         }
-        self.frame.clear();
-        write!(self.frame, "{:x}\r\n", bytes.len())?;
-        self.frame.extend_from_slice(bytes);
-        self.frame.extend_from_slice(b"\r\n");
-        self.out.write_all(&self.frame)?;
-        self.out.flush()
+        self.frame_chunk(bytes);
+        self.send()
     }
 
-    /// Ends the body.
-    pub fn finish(mut self) -> io::Result<()> {
-        self.out.write_all(b"0\r\n\r\n")?;
-        self.out.flush()
+    /// Sends `bytes` as the last chunk and ends the body, in one write.
+    pub fn finish(mut self, bytes: &[u8]) -> io::Result<()> {
+        if !bytes.is_empty() {
+            self.frame_chunk(bytes);
+        }
+        self.frame.extend_from_slice(b"0\r\n\r\n");
+        self.send()
+    }
+
+    fn frame_chunk(&mut self, bytes: &[u8]) {
+        let _ = write!(self.frame, "{:x}\r\n", bytes.len());
+        self.frame.extend_from_slice(bytes);
+        self.frame.extend_from_slice(b"\r\n");
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let sent = self
+            .out
+            .write_all(&self.frame)
+            .and_then(|()| self.out.flush());
+        self.frame.clear();
+        sent
     }
 }
 
