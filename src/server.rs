@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::http::{SERVICE, error_response, respond_error, respond_json};
 use crate::upstream::{self, Upstream};
+use crate::workers::Workers;
 use crate::{handler, info};
 
 /// glibc's malloc raises its mmap threshold each time a large block is freed, after which blocks
@@ -229,6 +230,16 @@ fn client_hint(addr: SocketAddr, has_key: bool) -> String {
 /// Hands each request to a thread of its own. Nothing here writes to a client or reads from
 /// one: a slow client (even one over the cap) holds up only its own thread.
 fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
+    let workers = {
+        let app = Arc::clone(app);
+        Workers::new(
+            "request",
+            1 << 20,
+            IDLE_THREADS,
+            IDLE_THREAD_LINGER,
+            move |request| serve_one(request, &app),
+        )
+    };
     loop {
         let request = match server.recv() {
             Ok(rq) => rq,
@@ -239,17 +250,22 @@ fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
                 return;
             }
         };
-        let app2 = Arc::clone(app);
-        let spawned = std::thread::Builder::new()
-            .name("request".into())
-            .stack_size(1 << 20)
-            .spawn(move || serve_one(request, &app2));
-        if let Err(e) = spawned {
-            // The request is dropped here, which sends an empty 500.
+        if let Err((request, e)) = workers.run(request) {
             log::error!("cannot start a request thread: {e}");
+            respond_error(
+                request,
+                &Error::Overloaded(format!(
+                    "the proxy cannot start a thread ({e}); retry shortly"
+                )),
+            );
         }
     }
 }
+
+/// Request threads kept waiting for the next request, and for how long (as long as tiny_http's
+/// own pool threads wait for a connection).
+const IDLE_THREADS: usize = 16;
+const IDLE_THREAD_LINGER: Duration = Duration::from_secs(5);
 
 /// Serves one request within the cap on requests in flight; over it, a 529.
 fn serve_one(request: Request, app: &App) {
