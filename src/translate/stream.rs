@@ -798,15 +798,20 @@ mod tests {
                 signature: "sig".into(),
             },
         ];
-        for delta in deltas {
-            let ev = Event::ContentBlockDelta { index: 12, delta };
-            let mut sink = SseSink::default();
+        // One sink throughout: the start it keeps per block must follow the index and the kind.
+        let mut sink = SseSink::default();
+        for (i, delta) in deltas.into_iter().enumerate() {
+            let ev = Event::ContentBlockDelta {
+                index: 12 + (i as u32 / 3),
+                delta,
+            };
+            sink.buf.clear();
             sink.event(&ev);
             let mut want = Vec::new();
             let json = serde_json::to_vec(&ev).unwrap();
             crate::sse::encode(&mut want, ev.name(), &json);
             assert_eq!(
-                String::from_utf8(sink.buf).unwrap(),
+                String::from_utf8(sink.buf.clone()).unwrap(),
                 String::from_utf8(want).unwrap()
             );
         }
