@@ -103,11 +103,30 @@ impl<R: Buffered> SseReader<R> {
             self.lent = len;
             self.drained = len == self.inner.buffered().len();
             let b = self.inner.buffered();
-            return Ok(Some(Event {
-                event: std::str::from_utf8(&b[name]).unwrap_or_default(),
-                data: std::str::from_utf8(&b[data]).unwrap_or_default(),
-                comment: false,
-            }));
+            // One UTF-8 check over the lines that hold both (they start and end at ASCII bytes).
+            let span = name.start.min(data.start)..name.end.max(data.end);
+            let at = |r: &Range<usize>| r.start - span.start..r.end - span.start;
+            let text = std::str::from_utf8(&b[span.clone()]).ok();
+            return Ok(Some(
+                match text.and_then(|t| Some((t.get(at(&name))?, t.get(at(&data))?))) {
+                    Some((event, data)) => Event {
+                        event,
+                        data,
+                        comment: false,
+                    },
+                    None => {
+                        // Invalid UTF-8 is replaced, as on the line-by-line way.
+                        self.event.push_str(&String::from_utf8_lossy(&b[name]));
+                        self.data.push_str(&String::from_utf8_lossy(&b[data]));
+                        self.has_data = true;
+                        Event {
+                            event: &self.event,
+                            data: &self.data,
+                            comment: false,
+                        }
+                    }
+                },
+            ));
         }
         loop {
             let got_line = self.read_line()?;
@@ -199,7 +218,7 @@ impl<R: Buffered> SseReader<R> {
     /// The usual case, an event whose lines are all in the reader's buffer already, lent from
     /// it without copying: the ranges of its name and data and its length. `None` for anything
     /// else (a partial line or event pending, the stream's first line, a comment, several data
-    /// lines, no data, invalid UTF-8, an overlong line): the line-by-line path handles those.
+    /// lines, no data, an overlong line): the line-by-line path handles those.
     fn buffered_event(&self) -> Option<Found> {
         if self.first_line
             || !self.line.is_empty()
@@ -222,12 +241,7 @@ impl<R: Buffered> SseReader<R> {
                 return None;
             }
             if line.is_empty() {
-                let data: Range<usize> = data?;
-                // One check for the whole event: its name and data lie inside it and start and
-                // end at ASCII bytes, so they are valid too.
-                return std::str::from_utf8(&b[..nl])
-                    .is_ok()
-                    .then_some((name, data, nl + 1));
+                return Some((name, data?, nl + 1));
             }
             let (field, value) = match line.iter().position(|&c| c == b':') {
                 Some(0) => return None, // a comment
@@ -516,6 +530,26 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5, "fixtures missing");
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_buffered_event_is_replaced() {
+        // The second and third events lie whole in the buffer: the lending path reads them.
+        let input = b"event: a\ndata: 1\n\nevent: b\ndata: x\xFFy\n\nevent: c\xC3\ndata: \xE2\x9C\x93\n\n";
+        let mut r = SseReader::new(io::BufReader::with_capacity(1024, &input[..]), 1 << 20);
+        let mut got = Vec::new();
+        while let Some(ev) = r.next_event().unwrap() {
+            got.push((ev.event.to_string(), ev.data.to_string()));
+        }
+        let want = [("a", "1"), ("b", "x\u{FFFD}y"), ("c\u{FFFD}", "✓")];
+        assert_eq!(got, want.map(|(e, d)| (e.to_string(), d.to_string())));
+        // A one-byte buffer never holds a whole event: every event goes line by line.
+        let mut r = SseReader::new(io::BufReader::with_capacity(1, &input[..]), 1 << 20);
+        let mut by_lines = Vec::new();
+        while let Some(ev) = r.next_event().unwrap() {
+            by_lines.push((ev.event.to_string(), ev.data.to_string()));
+        }
+        assert_eq!(by_lines, got, "the line-by-line way agrees");
     }
 
     #[test]
