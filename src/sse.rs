@@ -535,7 +535,8 @@ mod tests {
     #[test]
     fn invalid_utf8_in_a_buffered_event_is_replaced() {
         // The second and third events lie whole in the buffer: the lending path reads them.
-        let input = b"event: a\ndata: 1\n\nevent: b\ndata: x\xFFy\n\nevent: c\xC3\ndata: \xE2\x9C\x93\n\n";
+        let input =
+            b"event: a\ndata: 1\n\nevent: b\ndata: x\xFFy\n\nevent: c\xC3\ndata: \xE2\x9C\x93\n\n";
         let mut r = SseReader::new(io::BufReader::with_capacity(1024, &input[..]), 1 << 20);
         let mut got = Vec::new();
         while let Some(ev) = r.next_event().unwrap() {
