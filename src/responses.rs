@@ -213,36 +213,62 @@ pub enum Event<'a> {
     Other,
 }
 
-/// Parses one upstream event. The three delta events make up almost the whole stream: they are
-/// read by [`scan_delta`], which borrows the delta's JSON literal as it is. Anything that scan
-/// does not take goes through serde, which decides what it is (or that it is not JSON).
+/// Parses one upstream event. The backend writes `"type"` first, so the event is known before
+/// it is parsed: the deltas, almost the whole stream, are read by [`scan_delta`], which borrows
+/// the delta's JSON literal as it is; items and terminal responses go straight into their
+/// structs (the tagged enum would first copy the whole event, and `response.completed` repeats
+/// the whole answer); events the translator ignores are not parsed at all. Anything else, and
+/// whatever the scan does not take, goes through serde, which decides what it is (or that it is
+/// not JSON).
 pub fn parse_event(data: &str) -> serde_json::Result<Event<'_>> {
-    match scan_delta(data) {
-        Some(ev) => Ok(ev),
-        None => serde_json::from_str(data),
+    #[derive(Deserialize)]
+    struct WithItem {
+        item: OutItem,
+    }
+    #[derive(Deserialize)]
+    struct WithResponse {
+        response: Response,
+    }
+    let item = || serde_json::from_str::<WithItem>(data).map(|w| w.item);
+    let response = || serde_json::from_str::<WithResponse>(data).map(|w| w.response);
+    let Some(kind) = leading_type(data) else {
+        return serde_json::from_str(data);
+    };
+    match kind {
+        "response.output_text.delta"
+        | "response.refusal.delta"
+        | "response.function_call_arguments.delta"
+        | "response.reasoning_summary_text.delta" => match scan_delta(data, kind) {
+            Some(ev) => Ok(ev),
+            None => serde_json::from_str(data),
+        },
+        "response.output_item.added" => item().map(|item| Event::ItemAdded { item }),
+        "response.output_item.done" => item().map(|item| Event::ItemDone { item }),
+        "response.completed" => response().map(|response| Event::Completed { response }),
+        "response.incomplete" => response().map(|response| Event::Incomplete { response }),
+        "response.failed" => response().map(|response| Event::Failed { response }),
+        "response.created" => Ok(Event::Created),
+        "error" => serde_json::from_str(data),
+        _ => Ok(Event::Other),
     }
 }
 
-/// A delta event written the way the backend writes them: compact JSON, `"type"` first, then
-/// fields whose values are strings, integers, `[]`, `true`, `false` or `null`. Its `delta` is
-/// lent out as the escaped text between its quotes when that is already serde_json's escaping
-/// ([`crate::json_str::canonical_len`]). Anything else is `None`, for serde to read: another
-/// event, whitespace, other values, other escapes, a repeated or missing field.
-fn scan_delta(data: &str) -> Option<Event<'_>> {
+/// The event type of `{"type":"…"` at the very start of an event's data.
+fn leading_type(data: &str) -> Option<&str> {
     let rest = data.strip_prefix(r#"{"type":""#)?;
-    let kind = &rest[..memchr::memchr(b'"', rest.as_bytes())?];
-    if !matches!(
-        kind,
-        "response.output_text.delta"
-            | "response.refusal.delta"
-            | "response.function_call_arguments.delta"
-            | "response.reasoning_summary_text.delta"
-    ) {
-        return None;
-    }
+    let end = memchr::memchr2(b'"', b'\\', rest.as_bytes())?;
+    (rest.as_bytes()[end] == b'"').then(|| &rest[..end])
+}
+
+/// A delta event of type `kind` written the way the backend writes them: compact JSON, `"type"`
+/// first, then fields whose values are strings, integers, `[]`, `true`, `false` or `null`. Its
+/// `delta` is lent out as the escaped text between its quotes when that is already serde_json's
+/// escaping ([`crate::json_str::canonical_len`]). Anything else is `None`, for serde to read:
+/// whitespace, other values, other escapes, a repeated or missing field.
+fn scan_delta<'a>(data: &'a str, kind: &str) -> Option<Event<'a>> {
     let b = data.as_bytes();
     let (mut item_id, mut delta, mut summary_index) = (None, None, None);
-    let mut i = data.len() - rest.len() + kind.len() + 1;
+    let mut i = r#"{"type":""#.len() + kind.len() + 1;
     loop {
         match b.get(i)? {
             b'}' if i + 1 == b.len() => break,
@@ -312,7 +338,10 @@ fn scan_delta(data: &str) -> Option<Event<'_>> {
             summary_index: summary_index.unwrap_or(0),
             delta,
         },
-        _ => Event::TextDelta { item_id, delta },
+        "response.output_text.delta" | "response.refusal.delta" => {
+            Event::TextDelta { item_id, delta }
+        }
+        _ => return None,
     })
 }
 
@@ -445,8 +474,13 @@ mod tests {
             let slow = seen(&serde_json::from_str::<Event>(data).unwrap());
             assert_eq!(fast, slow, "{data}");
         }
-        assert!(scanned.iter().all(|d| scan_delta(d).is_some()));
-        assert!(general.iter().all(|d| scan_delta(d).is_none()));
+        fn scanned_ok(d: &str) -> bool {
+            leading_type(d)
+                .and_then(|kind| scan_delta(d, kind))
+                .is_some()
+        }
+        assert!(scanned.iter().all(|d| scanned_ok(d)));
+        assert!(general.iter().all(|d| !scanned_ok(d)));
         // What serde refuses is refused, whichever path saw it first.
         for bad in [
             r#"{"type":"response.output_text.delta","delta":"no item"}"#,
@@ -460,6 +494,34 @@ mod tests {
         ] {
             assert!(parse_event(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn items_and_responses_are_read_straight_into_their_structs() {
+        let same = [
+            r#"{"type":"response.output_item.added","output_index":0,"item":{"id":"fc_1","type":"function_call","call_id":"c","name":"Bash","arguments":""},"sequence_number":2}"#,
+            r#"{"type":"response.output_item.done","item":{"id":"msg_1","type":"message","content":[{"type":"output_text","text":"hi"}]}}"#,
+            r#"{"type":"response.completed","response":{"id":"r","output":[{"type":"message","content":[]}],"usage":{"input_tokens":10,"output_tokens":3,"input_tokens_details":{"cached_tokens":4}}}}"#,
+            r#"{"type":"response.incomplete","response":{"incomplete_details":{"reason":"max_output_tokens"}}}"#,
+            r#"{"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}"#,
+            r#"{"type":"error","code":"x","message":"y"}"#,
+            r#"{"type":"response.created","response":{"id":"r","instructions":"long…"}}"#,
+            r#"{"type":"response.content_part.added","part":{"type":"output_text","text":""}}"#,
+            r#"{"type":"response.some_future_event","x":[1,{"y":2}]}"#,
+        ];
+        for data in same {
+            let fast = seen(&parse_event(data).unwrap());
+            let slow = seen(&serde_json::from_str::<Event>(data).unwrap());
+            assert_eq!(fast, slow, "{data}");
+        }
+        // What the translator acts on must be whole; what it ignores is not even parsed.
+        assert!(parse_event(r#"{"type":"response.completed","response":{"usage":5}}"#).is_err());
+        assert!(parse_event(r#"{"type":"response.output_item.done"}"#).is_err());
+        assert!(matches!(
+            parse_event(r#"{"type":"response.in_progress","response":{"#),
+            Ok(Event::Other)
+        ));
+        assert_eq!(leading_type(r#"{"type":"a\"b","x":1}"#), None);
     }
 
     #[test]
