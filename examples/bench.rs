@@ -951,7 +951,7 @@ fn peak(kb: u64, body: usize) -> String {
 }
 
 /// The stream translation alone, in this process (no sockets, no ureq): an upstream body of
-/// `n` text deltas as the mock writes them (without the HTTP chunk framing), read from a 64 KiB
+/// `n` text deltas as the mock writes them (without the HTTP chunk framing), read from a 16 KiB
 /// buffer as the proxy reads it, parsed, translated and encoded, the output taken away at every
 /// 64 KiB as `deliver` would. Nanoseconds per event in the fastest of 31 runs (the cost itself,
 /// without what else the machine was doing).
@@ -994,7 +994,7 @@ fn translation_alone(n: usize) -> f64 {
             );
             let mut sink = SseSink::default();
             let mut reader =
-                SseReader::new(BufReader::with_capacity(64 << 10, &upstream[..]), 1 << 20);
+                SseReader::new(BufReader::with_capacity(16 << 10, &upstream[..]), 1 << 20);
             while let Ok(Some(ev)) = reader.next_event() {
                 let Ok(parsed) = parse_event(ev.data) else {
                     continue;

@@ -39,8 +39,10 @@ pub fn messages(mut request: Request, app: &App) {
         }
     };
     line.first_byte = Some(started.elapsed());
+    // 16 KiB: the buffer is zeroed at its first fill, so it is resident for the whole stream;
+    // 64 KiB cost 10 MiB more for 200 streams and streamed no faster (`make bench`).
     let mut reader = SseReader::new(
-        BufReader::with_capacity(64 * 1024, upstream.into_reader()),
+        BufReader::with_capacity(16 * 1024, upstream.into_reader()),
         MAX_SSE_LINE,
     );
     let mut tr = StreamTranslator::new(
