@@ -220,8 +220,9 @@ fn serve(mut request: tiny_http::Request) -> std::io::Result<()> {
     for (seq, mut ev) in events.into_iter().enumerate() {
         ev["sequence_number"] = json!(seq);
         let frame = format!(
-            "event: {}\ndata: {ev}\n\n",
-            ev["type"].as_str().unwrap_or("?")
+            "event: {}\ndata: {}\n\n",
+            ev["type"].as_str().unwrap_or("?"),
+            type_first(&ev)
         );
         let sent = write!(w, "{:x}\r\n{frame}\r\n", frame.len()).and_then(|()| w.flush());
         if let Err(e) = sent {
@@ -674,4 +675,19 @@ fn log(line: &str) {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     eprintln!("[fake {}.{:03}] {line}", ms / 1000, ms % 1000);
+}
+
+/// An event's JSON with `"type"` first, as the real backend writes it (and the proxy's fast paths
+/// expect; `json!` objects sort their keys).
+fn type_first(ev: &Value) -> String {
+    let Some(map) = ev.as_object().filter(|m| m.contains_key("type")) else {
+        return ev.to_string();
+    };
+    let mut rest = map.clone();
+    let kind = rest.remove("type").unwrap_or_default();
+    let rest = Value::Object(rest).to_string();
+    match rest.strip_prefix('{').filter(|r| *r != "}") {
+        Some(fields) => format!("{{\"type\":{kind},{fields}"),
+        None => format!("{{\"type\":{kind}}}"),
+    }
 }
