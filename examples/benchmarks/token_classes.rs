@@ -1,5 +1,6 @@
 //! count_tokens accuracy and speed per text class: the estimator (the same code the proxy runs)
-//! over the samples in `tests/fixtures/tokens/texts/`, against their exact o200k counts.
+//! over the samples in `tests/fixtures/tokens/texts/`, against their exact o200k counts, and the
+//! table `make bench` prints of them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -57,4 +58,41 @@ pub fn classes() -> Vec<Class> {
             }
         })
         .collect()
+}
+
+/// Prints the table of classes.
+pub fn print() {
+    let classes = classes();
+    println!(
+        "\ncount_tokens: estimate vs exact o200k counts per text class (tests/fixtures/tokens),\n\
+         and the estimator's speed on that text\n"
+    );
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7}",
+        "class", "samples", "bytes", "exact", "estimate", "error", "MB/s"
+    );
+    let (mut exact, mut estimate) = (0, 0);
+    for c in &classes {
+        println!(
+            "{:<12} {:>7} {:>7} {:>7} {:>8} {:>+6.1}% {:>7.0}",
+            c.name,
+            c.samples,
+            c.bytes,
+            c.exact,
+            c.estimate,
+            (c.estimate as f64 / c.exact as f64 - 1.0) * 100.0,
+            c.mb_per_s
+        );
+        exact += c.exact;
+        estimate += c.estimate;
+    }
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>8} {:>+6.1}%",
+        "all",
+        classes.iter().map(|c| c.samples).sum::<usize>(),
+        classes.iter().map(|c| c.bytes).sum::<usize>(),
+        exact,
+        estimate,
+        (estimate as f64 / exact as f64 - 1.0) * 100.0
+    );
 }
