@@ -92,8 +92,16 @@ impl CpuMeter {
     }
 }
 
-/// utime + stime of a process in ns, all threads including exited ones (USER_HZ = 100).
-fn process_cpu_ns(pid: u32) -> u64 {
+/// The proxy's CPU time so far, two ways: the process's utime + stime (every thread that ever
+/// ran, in 10 ms ticks) and the sum of its live threads' run time (ns, from schedstat; threads
+/// that ended are missing). [`cpu_between`] takes the better of the two differences.
+#[derive(Clone, Copy, Default)]
+struct CpuTime {
+    ticks_ns: u64,
+    threads_ns: u64,
+}
+
+fn process_cpu(pid: u32) -> CpuTime {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -106,7 +114,29 @@ fn process_cpu_ns(pid: u32) -> u64 {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    (ticks(11) + ticks(12)) * 10_000_000
+    let threads_ns = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    CpuTime {
+        ticks_ns: (ticks(11) + ticks(12)) * 10_000_000,
+        threads_ns,
+    }
+}
+
+/// CPU time used between two readings: the live threads' precise sum, unless threads that ended
+/// meanwhile make the coarse process total larger.
+fn cpu_between(before: CpuTime, after: CpuTime) -> u64 {
+    let precise = after.threads_ns.saturating_sub(before.threads_ns);
+    let coarse = after.ticks_ns.saturating_sub(before.ticks_ns);
+    if coarse > precise + 10_000_000 {
+        coarse
+    } else {
+        precise
+    }
 }
 
 /// A `/proc/PID/status` field in its unit (kB for memory), 0 if absent.
@@ -311,7 +341,7 @@ fn run_body(t: Target, load: &Load, body: String) -> Run {
     });
     let (accepts0, connects0) = (MOCK_ACCEPTS.load(Relaxed), CLIENT_CONNECTS.load(Relaxed));
     let (mock0, client0) = (MOCK_CPU_NS.load(Relaxed), CLIENT_CPU_NS.load(Relaxed));
-    let proxy0 = t.proxy_pid.map_or(0, process_cpu_ns);
+    let proxy0 = t.proxy_pid.map(process_cpu).unwrap_or_default();
     let workers: Vec<_> = (0..load.workers)
         .map(|_| {
             let (body, results, start) =
@@ -342,7 +372,9 @@ fn run_body(t: Target, load: &Load, body: String) -> Run {
     Run {
         wall,
         outcomes: std::mem::take(&mut *results.lock().expect("results lock")),
-        proxy_cpu_ns: t.proxy_pid.map_or(0, process_cpu_ns) - proxy0,
+        proxy_cpu_ns: t
+            .proxy_pid
+            .map_or(0, |pid| cpu_between(proxy0, process_cpu(pid))),
         mock_cpu_ns: MOCK_CPU_NS.load(Relaxed) - mock0,
         client_cpu_ns: CLIENT_CPU_NS.load(Relaxed) - client0,
         upstream_accepts: MOCK_ACCEPTS.load(Relaxed) - accepts0,
@@ -595,9 +627,10 @@ fn main() {
          event delay: time the client read a text delta minus the time the mock wrote it (one\n\
          CLOCK_MONOTONIC base in this process); the proxy adds via − direct. The mock writes each\n\
          event on its own when events are spaced, in 16 KiB writes when back to back.\n\
-         The proxy runs as its own process: its RSS, threads and CPU (utime+stime, 10 ms ticks)\n\
-         are its own. Mock and client share the bench process; their CPU is per thread\n\
-         (schedstat), as % of one core. Proxy binary: {}.\n\
+         The proxy runs as its own process: its RSS, threads and CPU are its own (CPU: its\n\
+         threads' schedstat, or utime+stime in 10 ms ticks when threads ended during the run).\n\
+         Mock and client share the bench process; their CPU is per thread (schedstat), as % of\n\
+         one core. Proxy binary: {}.\n\
          Machine: {}. Bench wall time {:.1} s.",
         bin.display(),
         machine(),
