@@ -24,6 +24,8 @@ test:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	# No unwrap or expect outside tests.
+	$(CARGO) clippy --locked --lib --bins -- -D warnings -D clippy::unwrap_used -D clippy::expect_used
 	scripts/lint.sh
 
 ## Benchmark against a local mock backend; prints one table (not part of `make test`). It runs
