@@ -390,26 +390,14 @@ fn tool_output<'a>(content: Option<&'a Content<'a>>, is_error: bool) -> Result<O
 /// Claude Code histories can break that (an interrupted tool, a compacted call), so a missing
 /// output is filled in after its call and an orphan output becomes plain user text.
 fn pair_calls(items: Vec<Item>) -> Vec<Item> {
-    let outputs: HashSet<String> = items
-        .iter()
-        .filter_map(|i| {
-            if let Item::FunctionCallOutput { call_id, .. } = i {
-                Some(call_id.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
-    let calls: HashSet<String> = items
-        .iter()
-        .filter_map(|i| {
-            if let Item::FunctionCall { call_id, .. } = i {
-                Some(call_id.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
+    let (mut calls, mut outputs) = (HashSet::new(), HashSet::new());
+    for item in &items {
+        match item {
+            Item::FunctionCall { call_id, .. } => calls.insert(call_id.clone()),
+            Item::FunctionCallOutput { call_id, .. } => outputs.insert(call_id.clone()),
+            _ => false,
+        };
+    }
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         match item {
