@@ -11,8 +11,8 @@ use serde::{Serialize, Serializer};
 /// A string of an upstream event, or one the proxy made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonStr<'a> {
-    /// What stands between the quotes of a JSON string literal that is escaped exactly as
-    /// serde_json escapes (see [`canonical_len`]): written out as it is.
+    /// A JSON string literal, quotes included, escaped exactly as serde_json escapes (see
+    /// [`canonical_len`]): written out as it is.
     Escaped(&'a str),
     /// The text itself.
     Text(Cow<'a, str>),
@@ -49,7 +49,7 @@ fn has_control(bytes: &[u8]) -> bool {
 impl<'a> JsonStr<'a> {
     pub fn is_empty(&self) -> bool {
         match self {
-            JsonStr::Escaped(s) => s.is_empty(),
+            JsonStr::Escaped(s) => s.len() == 2,
             JsonStr::Text(t) => t.is_empty(),
         }
     }
@@ -57,8 +57,7 @@ impl<'a> JsonStr<'a> {
     /// The text itself (borrowed unless there are escapes to decode).
     pub fn text(&self) -> Cow<'_, str> {
         match self {
-            JsonStr::Escaped(s) if !s.contains('\\') => Cow::Borrowed(s),
-            JsonStr::Escaped(s) => Cow::Owned(unescape(s)),
+            JsonStr::Escaped(s) => crate::json_text::unescape_literal(s),
             JsonStr::Text(t) => Cow::Borrowed(t),
         }
     }
@@ -74,40 +73,13 @@ impl<'a> JsonStr<'a> {
     /// Appends the string as a JSON literal, quotes included.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
-            JsonStr::Escaped(s) => {
-                out.reserve(s.len() + 2);
-                out.push(b'"');
-                out.extend_from_slice(s.as_bytes());
-                out.push(b'"');
-            }
+            JsonStr::Escaped(s) => out.extend_from_slice(s.as_bytes()),
             JsonStr::Text(t) => {
                 // Writing a str into a Vec cannot fail.
                 let _ = serde_json::to_writer(out, t.as_ref());
             }
         }
     }
-}
-
-/// Decodes contents that [`canonical_len`] accepted (only the short escapes occur).
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next() {
-            Some('b') => '\u{8}',
-            Some('f') => '\u{c}',
-            Some('n') => '\n',
-            Some('r') => '\r',
-            Some('t') => '\t',
-            Some(other) => other, // `"` and `\`
-            None => break,
-        });
-    }
-    out
 }
 
 impl<'a> From<&'a str> for JsonStr<'a> {
@@ -165,7 +137,7 @@ mod tests {
             match canonical_len(inside) {
                 Some(n) => {
                     assert_eq!(n, inside.len() - 1, "{literal}");
-                    let s = JsonStr::Escaped(&literal[1..1 + n]);
+                    let s = JsonStr::Escaped(&literal[..n + 2]);
                     assert_eq!(s.text(), text);
                     let mut out = Vec::new();
                     s.write_json(&mut out);
@@ -205,9 +177,9 @@ mod tests {
         let mut out = Vec::new();
         JsonStr::from("a\"b\u{1}").write_json(&mut out);
         assert_eq!(out, br#""a\"b\u0001""#);
-        assert!(JsonStr::Escaped("").is_empty() && JsonStr::from("").is_empty());
+        assert!(JsonStr::Escaped(r#""""#).is_empty() && JsonStr::from("").is_empty());
         assert_eq!(
-            serde_json::to_string(&JsonStr::Escaped(r#"x\ny"#)).unwrap(),
+            serde_json::to_string(&JsonStr::Escaped(r#""x\ny""#)).unwrap(),
             r#""x\ny""#
         );
         let parsed: JsonStr = serde_json::from_str(r#""a\u00e9""#).unwrap();

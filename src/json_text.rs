@@ -59,7 +59,11 @@ impl<'a> Text<'a> {
 
 /// The content of a JSON string literal: a slice of it when it has no escapes.
 fn unescape(raw: &RawValue) -> Cow<'_, str> {
-    let literal = raw.get();
+    unescape_literal(raw.get())
+}
+
+/// The content of a JSON string literal (quotes included): a slice of it when it has no escapes.
+pub(crate) fn unescape_literal(literal: &str) -> Cow<'_, str> {
     match literal.get(1..literal.len().saturating_sub(1)) {
         Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
         _ => Cow::Owned(serde_json::from_str::<String>(literal).unwrap_or_default()),

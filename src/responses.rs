@@ -262,7 +262,7 @@ fn leading_type(data: &str) -> Option<&str> {
 
 /// A delta event of type `kind` written the way the backend writes them: compact JSON, `"type"`
 /// first, then fields whose values are strings, integers, `[]`, `true`, `false` or `null`. Its
-/// `delta` is lent out as the escaped text between its quotes when that is already serde_json's
+/// `delta` is lent out as its JSON literal, quotes included, when that is already serde_json's
 /// escaping ([`crate::json_str::canonical_len`]). Anything else is `None`, for serde to read:
 /// whitespace, other values, other escapes, a repeated or missing field.
 fn scan_delta<'a>(data: &'a str, kind: &str) -> Option<Event<'a>> {
@@ -289,12 +289,12 @@ fn scan_delta<'a>(data: &'a str, kind: &str) -> Option<Event<'a>> {
         match b.get(i)? {
             b'"' => {
                 let len = crate::json_str::canonical_len(&b[i + 1..])?;
-                let value = &data[i + 1..i + 1 + len];
+                let (literal, inside) = (&data[i..i + len + 2], &data[i + 1..i + 1 + len]);
                 i += len + 2;
-                let slot = match key {
-                    "item_id" if !value.contains('\\') => &mut item_id,
+                let (slot, value) = match key {
+                    "item_id" if !inside.contains('\\') => (&mut item_id, inside),
                     "item_id" => return None,
-                    "delta" => &mut delta,
+                    "delta" => (&mut delta, literal),
                     _ => continue,
                 };
                 if slot.replace(value).is_some() {

@@ -796,13 +796,13 @@ mod tests {
                 text: "a \"b\"\n\u{1}é".into(),
             },
             Delta::TextDelta {
-                text: JsonStr::Escaped(r#"a \"b\"\n\\ é"#),
+                text: JsonStr::Escaped(r#""a \"b\"\n\\ é""#),
             },
             Delta::InputJsonDelta {
                 partial_json: "{\"k\":".into(),
             },
             Delta::InputJsonDelta {
-                partial_json: JsonStr::Escaped(r#"{\"k\":"#),
+                partial_json: JsonStr::Escaped(r#""{\"k\":""#),
             },
             Delta::ThinkingDelta {
                 thinking: "hm".into(),
