@@ -50,7 +50,6 @@ pub mod tokenfile;
 pub mod translate;
 pub mod upstream;
 pub mod usage;
-pub mod workers;
 
 pub use config::Config;
 pub use error::Error;

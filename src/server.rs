@@ -18,7 +18,6 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::http::{SERVICE, error_response, respond_error, respond_json};
 use crate::upstream::{self, Upstream};
-use crate::workers::Workers;
 use crate::{handler, info};
 
 /// glibc's malloc raises its mmap threshold each time a large block is freed, after which blocks
@@ -230,16 +229,9 @@ fn client_hint(addr: SocketAddr, has_key: bool) -> String {
 /// Hands each request to a thread of its own. Nothing here writes to a client or reads from
 /// one: a slow client (even one over the cap) holds up only its own thread.
 fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
-    let workers = {
-        let app = Arc::clone(app);
-        Workers::new(
-            "request",
-            1 << 20,
-            IDLE_THREADS,
-            IDLE_THREAD_LINGER,
-            move |request| serve_one(request, &app),
-        )
-    };
+    // Each request runs on a thread of its own; one whose request is done waits (beyond the 4
+    // the pool keeps, for 5 s) for the next request instead of exiting.
+    let threads = tiny_http::TaskPool::named("request");
     loop {
         let request = match server.recv() {
             Ok(rq) => rq,
@@ -250,22 +242,27 @@ fn accept_loop(server: &tiny_http::Server, app: &Arc<App>) {
                 return;
             }
         };
-        if let Err((request, e)) = workers.run(request) {
-            log::error!("cannot start a request thread: {e}");
-            respond_error(
-                request,
-                &Error::Overloaded(format!(
-                    "the proxy cannot start a thread ({e}); retry shortly"
-                )),
-            );
-        }
+        let (app, mut request) = (Arc::clone(app), Unserved(Some(request)));
+        threads.spawn(Box::new(move || {
+            if let Some(request) = request.0.take() {
+                serve_one(request, &app);
+            }
+        }));
     }
 }
 
-/// Request threads kept waiting for the next request, and for how long (as long as tiny_http's
-/// own pool threads wait for a connection).
-const IDLE_THREADS: usize = 16;
-const IDLE_THREAD_LINGER: Duration = Duration::from_secs(5);
+/// A request handed to the thread pool. If no thread could be started for it (the pool logs
+/// that), it is dropped unserved and answered with a 529 here.
+struct Unserved(Option<Request>);
+
+impl Drop for Unserved {
+    fn drop(&mut self) {
+        if let Some(request) = self.0.take() {
+            let e = Error::Overloaded("the proxy cannot start a thread; retry shortly".into());
+            respond_error(request, &e);
+        }
+    }
+}
 
 /// Serves one request within the cap on requests in flight; over it, a 529.
 fn serve_one(request: Request, app: &App) {

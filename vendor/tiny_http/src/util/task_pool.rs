@@ -23,6 +23,9 @@ struct Sharing {
 
     // condvar that will be notified whenever a task is added to `todo`
     condvar: Condvar,
+
+    // the name of the pool's threads (Patched, PATCHES.md 15)
+    name: &'static str,
 }
 
 struct State {
@@ -48,6 +51,12 @@ const IDLE_EXIT: Duration = Duration::from_millis(5000);
 
 impl TaskPool {
     pub fn new() -> TaskPool {
+        TaskPool::named("tiny_http worker")
+    }
+
+    /// A pool whose threads carry `name` (Patched, PATCHES.md 15: the proxy runs its request
+    /// threads on a pool of its own).
+    pub fn named(name: &'static str) -> TaskPool {
         let pool = TaskPool {
             sharing: Arc::new(Sharing {
                 state: Mutex::new(State {
@@ -57,6 +66,7 @@ impl TaskPool {
                     closing: false,
                 }),
                 condvar: Condvar::new(),
+                name,
             }),
         };
 
@@ -89,7 +99,7 @@ impl TaskPool {
 
         state.threads += 1;
         let spawned = thread::Builder::new()
-            .name("tiny_http worker".into())
+            .name(self.sharing.name.into())
             .spawn(move || {
                 let sharing = sharing;
                 let _active_guard = Registration(&sharing);
@@ -231,5 +241,17 @@ mod tests {
         pool.spawn(Box::new(move || tx.send(100).unwrap()));
         assert_eq!(rx.recv().unwrap(), 100);
         assert!(pool.sharing.lock().threads <= threads);
+    }
+
+    /// Patched (PATCHES.md 15).
+    #[test]
+    fn a_named_pool_names_its_threads() {
+        let pool = TaskPool::named("request");
+        let (tx, rx) = channel();
+        pool.spawn(Box::new(move || {
+            tx.send(std::thread::current().name().map(str::to_owned))
+                .unwrap()
+        }));
+        assert_eq!(rx.recv().unwrap().as_deref(), Some("request"));
     }
 }
