@@ -506,13 +506,10 @@ fn minutes(d: Duration) -> String {
     }
 }
 
-/// `n` bytes from the operating system's generator (Linux `getrandom`, macOS `getentropy`,
-/// Windows `BCryptGenRandom`), through the crate ring already uses.
+/// `n` random bytes for the PKCE verifier and state.
 fn random_bytes(n: usize) -> Result<Vec<u8>, String> {
-    let mut buf = vec![0; n];
-    getrandom::getrandom(&mut buf)
-        .map_err(|e| format!("cannot get random bytes from the system ({e}); login needs them"))?;
-    Ok(buf)
+    crate::private::random_bytes(n)
+        .map_err(|e| format!("cannot get random bytes from the system ({e}); login needs them"))
 }
 
 /// `application/x-www-form-urlencoded` (also a valid URL query), spaces as `%20`.

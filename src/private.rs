@@ -19,11 +19,20 @@ pub fn euid() -> Option<u32> {
     }
 }
 
-/// `n` random bytes as lower-case hex, from the operating system's generator.
-pub fn random_hex(n: usize) -> io::Result<String> {
+/// `n` bytes from the operating system's generator (Linux `getrandom`, macOS `getentropy`,
+/// Windows `BCryptGenRandom`), through the crate ring already uses.
+pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
     getrandom::getrandom(&mut buf).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(buf)
+}
+
+/// `n` random bytes as lower-case hex.
+pub fn random_hex(n: usize) -> io::Result<String> {
+    Ok(random_bytes(n)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Creates `path`, which must not exist yet (not even as a symlink), readable and writable by
